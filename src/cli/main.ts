@@ -1,0 +1,115 @@
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { pino } from 'pino';
+import { redactConfig } from '../core/config.js';
+import { GroundworkError } from '../core/errors.js';
+import { createLogger } from '../core/logger.js';
+import { Database } from '../db/database.js';
+import { migrate } from '../db/migrations/runner.js';
+import { systemMigrations } from '../db/migrations/system.js';
+import { loadConfig } from '../server/config-loader.js';
+import { Platform } from '../server/platform.js';
+import { runUntilSignal } from '../server/run.js';
+
+const USAGE = `Usage: groundwork <command> [options]
+
+Commands:
+  start            Run the platform (HTTP API, database, migrations)
+  migrate          Apply pending database migrations and exit
+  config print     Print the effective configuration (secrets redacted)
+  help             Show this help
+
+Options (each overrides the config file and GROUNDWORK_* environment variables):
+  --config PATH        Config file (JSON or YAML); default ./groundwork.config.{json,yaml,yml}
+  --host ADDR          Listen address (GROUNDWORK_HOST, default 127.0.0.1)
+  --port N             Listen port (GROUNDWORK_PORT, default 8080)
+  --data-dir DIR       Data directory (GROUNDWORK_DATA_DIR, default ./data)
+  --db-url URL         sqlite://PATH or postgres://… (GROUNDWORK_DB_URL)
+  --log-level LEVEL    fatal|error|warn|info|debug|trace|silent (GROUNDWORK_LOG_LEVEL)
+  --dev-tls            Serve HTTPS with a generated self-signed certificate
+  --tls-cert PATH      PEM certificate (GROUNDWORK_TLS_CERT)
+  --tls-key PATH       PEM private key (GROUNDWORK_TLS_KEY)
+  --redirect-port N    With TLS: plain HTTP port that redirects to HTTPS
+`;
+
+const OPTIONS = {
+  config: { type: 'string' },
+  host: { type: 'string' },
+  port: { type: 'string' },
+  'data-dir': { type: 'string' },
+  'db-url': { type: 'string' },
+  'log-level': { type: 'string' },
+  'dev-tls': { type: 'boolean' },
+  'tls-cert': { type: 'string' },
+  'tls-key': { type: 'string' },
+  'redirect-port': { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+  version: { type: 'boolean', short: 'v' },
+} as const;
+
+/** Runs one CLI command; resolves with the process exit code. */
+export async function main(argv: readonly string[]): Promise<number> {
+  let parsed: ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>>;
+  try {
+    parsed = parseArgs({ args: [...argv], options: OPTIONS, allowPositionals: true, strict: true });
+  } catch (error) {
+    process.stderr.write(`groundwork: ${(error as Error).message}\n\n${USAGE}`);
+    return 2;
+  }
+  const { values, positionals } = parsed;
+  if (values.version) {
+    process.stdout.write(`${packageVersion()}\n`);
+    return 0;
+  }
+  const command = positionals.join(' ');
+  if (values.help || command === 'help' || command === '') {
+    process.stdout.write(USAGE);
+    return command === '' && !values.help ? 2 : 0;
+  }
+  const { config: configPath, help: _help, version: _version, ...flags } = values;
+
+  try {
+    const config = loadConfig({ configPath, flags });
+    switch (command) {
+      case 'start': {
+        const platform = await Platform.create(config);
+        await platform.start();
+        return await runUntilSignal(platform);
+      }
+      case 'migrate': {
+        const logger = createLogger(config.log.level, pino.destination(2));
+        const database = new Database({ ...config.db, logger });
+        try {
+          await database.start();
+          const result = await migrate(database, systemMigrations, logger);
+          process.stdout.write(
+            result.applied.length > 0 ? `applied: ${result.applied.join(', ')}\n` : 'no pending migrations\n',
+          );
+        } finally {
+          await database.close();
+        }
+        return 0;
+      }
+      case 'config print':
+        process.stdout.write(`${JSON.stringify(redactConfig(config), null, 2)}\n`);
+        return 0;
+      default:
+        process.stderr.write(`groundwork: unknown command "${command}"\n\n${USAGE}`);
+        return 2;
+    }
+  } catch (error) {
+    if (error instanceof GroundworkError) {
+      process.stderr.write(`groundwork: ${error.code}: ${error.detail ?? error.title}\n`);
+    } else {
+      process.stderr.write(`groundwork: ${(error as Error).message}\n`);
+    }
+    return 1;
+  }
+}
+
+function packageVersion(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+    version: string;
+  };
+  return pkg.version;
+}

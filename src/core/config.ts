@@ -1,0 +1,288 @@
+import { z } from 'zod';
+import { GroundworkError } from './errors.js';
+
+/**
+ * The one configuration schema: defaults, validation and the README's table all come from here.
+ * Sources are layered: defaults < config file < environment < CLI flags. Only `src/server`
+ * reads `process.env`; it hands the raw values to `resolveConfig`.
+ */
+
+const bool = z.preprocess((v) => {
+  if (v === 'true' || v === '1' || v === 'yes') return true;
+  if (v === 'false' || v === '0' || v === 'no' || v === '') return false;
+  return v;
+}, z.boolean());
+const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+const port = int(0, 65535);
+const optionalPath = z.string().min(1).optional();
+
+export const configSchema = z.strictObject({
+  dataDir: z
+    .string()
+    .min(1)
+    .default('./data')
+    .describe('Directory for the embedded database, dev TLS certificate and other local state.'),
+  log: z
+    .object({
+      level: z
+        .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
+        .default('info')
+        .describe('Minimum level of the structured JSON log on stdout.'),
+    })
+    .prefault({}),
+  server: z
+    .object({
+      host: z
+        .string()
+        .min(1)
+        .default('127.0.0.1')
+        .describe('Address to listen on. Use 0.0.0.0 or :: to accept remote clients.'),
+      port: port.default(8080).describe('Port to listen on; 0 picks a free port.'),
+      tls: z
+        .object({
+          certFile: optionalPath.describe(
+            'PEM certificate chain. With keyFile, serves HTTPS with HTTP/1.1 and HTTP/2 (ALPN).',
+          ),
+          keyFile: optionalPath.describe('PEM private key for certFile.'),
+          dev: bool
+            .default(false)
+            .describe(
+              'Generate (once) a self-signed certificate for localhost into the data dir and serve HTTPS.',
+            ),
+          redirectPort: port
+            .optional()
+            .describe(
+              'If set with TLS, a plain HTTP listener on this port redirects every request to HTTPS (308).',
+            ),
+          hstsMaxAgeS: int(0, 63_072_000)
+            .default(31_536_000)
+            .describe(
+              'Strict-Transport-Security max-age in seconds, sent on TLS responses; 0 disables HSTS.',
+            ),
+        })
+        .prefault({}),
+      limits: z
+        .object({
+          bodyBytes: int(0, 1 << 30)
+            .default(1_048_576)
+            .describe('Largest request body in bytes; larger gets 413.'),
+          headerBytes: int(1024, 1 << 20)
+            .default(16_384)
+            .describe('Largest request head (request line + headers) in bytes; larger gets 431.'),
+          headersTimeoutMs: int(100, 600_000)
+            .default(10_000)
+            .describe(
+              'Time allowed to receive the complete request head (slowloris defence); then 408 and close.',
+            ),
+          requestTimeoutMs: int(0, 3_600_000)
+            .default(30_000)
+            .describe('Time allowed to receive the whole request; 0 disables.'),
+          keepAliveTimeoutMs: int(0, 600_000)
+            .default(5_000)
+            .describe('How long an idle keep-alive connection stays open.'),
+          maxConnections: int(1, 1_000_000)
+            .default(10_000)
+            .describe('Concurrent connections accepted; further ones are closed at once.'),
+          connectionsCheckIntervalMs: int(50, 60_000)
+            .default(1_000)
+            .describe('How often header/request timeouts are checked.'),
+        })
+        .prefault({}),
+      drainTimeoutMs: int(0, 600_000)
+        .default(10_000)
+        .describe('On SIGTERM/SIGINT, how long in-flight requests may finish before connections are cut.'),
+    })
+    .prefault({}),
+  db: z
+    .object({
+      url: z
+        .string()
+        .min(1)
+        .optional()
+        .describe(
+          'Database URL: sqlite://PATH (or sqlite::memory:) or postgres://user:pass@host:port/db. Default: sqlite://<dataDir>/groundwork.db.',
+        ),
+      poolMax: int(1, 1000).default(10).describe('PostgreSQL: most connections in the pool.'),
+      connectTimeoutMs: int(100, 600_000)
+        .default(5_000)
+        .describe('PostgreSQL: time allowed to open a connection.'),
+      busyTimeoutMs: int(0, 600_000)
+        .default(5_000)
+        .describe('SQLite: how long a writer waits for another process holding the lock.'),
+      migrateOnStart: bool
+        .default(true)
+        .describe('Apply pending migrations when the platform starts (else run `groundwork migrate`).'),
+    })
+    .prefault({}),
+});
+
+export type GroundworkConfig = z.output<typeof configSchema>;
+/** Config after defaults that depend on other keys are filled in. */
+export type ResolvedConfig = GroundworkConfig & { db: GroundworkConfig['db'] & { url: string } };
+
+/** Where each user-facing option can be set besides the config file. */
+export interface OptionSource {
+  readonly path: string;
+  readonly env?: string;
+  readonly flag?: string;
+  /** Redacted by `config print`; URLs keep everything but their password. */
+  readonly secret?: boolean;
+}
+
+export const optionSources: readonly OptionSource[] = [
+  { path: 'dataDir', env: 'GROUNDWORK_DATA_DIR', flag: 'data-dir' },
+  { path: 'log.level', env: 'GROUNDWORK_LOG_LEVEL', flag: 'log-level' },
+  { path: 'server.host', env: 'GROUNDWORK_HOST', flag: 'host' },
+  { path: 'server.port', env: 'GROUNDWORK_PORT', flag: 'port' },
+  { path: 'server.tls.certFile', env: 'GROUNDWORK_TLS_CERT', flag: 'tls-cert' },
+  { path: 'server.tls.keyFile', env: 'GROUNDWORK_TLS_KEY', flag: 'tls-key' },
+  { path: 'server.tls.dev', env: 'GROUNDWORK_DEV_TLS', flag: 'dev-tls' },
+  { path: 'server.tls.redirectPort', env: 'GROUNDWORK_TLS_REDIRECT_PORT', flag: 'redirect-port' },
+  { path: 'server.tls.hstsMaxAgeS', env: 'GROUNDWORK_HSTS_MAX_AGE_S' },
+  { path: 'server.limits.bodyBytes', env: 'GROUNDWORK_BODY_LIMIT_BYTES' },
+  { path: 'server.limits.headerBytes', env: 'GROUNDWORK_HEADER_LIMIT_BYTES' },
+  { path: 'server.limits.headersTimeoutMs', env: 'GROUNDWORK_HEADERS_TIMEOUT_MS' },
+  { path: 'server.limits.requestTimeoutMs', env: 'GROUNDWORK_REQUEST_TIMEOUT_MS' },
+  { path: 'server.limits.keepAliveTimeoutMs', env: 'GROUNDWORK_KEEP_ALIVE_TIMEOUT_MS' },
+  { path: 'server.limits.maxConnections', env: 'GROUNDWORK_MAX_CONNECTIONS' },
+  { path: 'server.limits.connectionsCheckIntervalMs', env: 'GROUNDWORK_CONNECTIONS_CHECK_INTERVAL_MS' },
+  { path: 'server.drainTimeoutMs', env: 'GROUNDWORK_DRAIN_TIMEOUT_MS' },
+  { path: 'db.url', env: 'GROUNDWORK_DB_URL', flag: 'db-url', secret: true },
+  { path: 'db.poolMax', env: 'GROUNDWORK_DB_POOL_MAX' },
+  { path: 'db.connectTimeoutMs', env: 'GROUNDWORK_DB_CONNECT_TIMEOUT_MS' },
+  { path: 'db.busyTimeoutMs', env: 'GROUNDWORK_DB_BUSY_TIMEOUT_MS' },
+  { path: 'db.migrateOnStart', env: 'GROUNDWORK_DB_MIGRATE_ON_START', flag: 'migrate' },
+];
+
+type Layer = { name: string; values: Record<string, unknown> };
+
+export interface ConfigInputs {
+  /** Parsed config file contents (nested object), if any, and its path for messages. */
+  file?: { path: string; values: unknown };
+  /** Environment variables (only GROUNDWORK_* are read). */
+  env?: Record<string, string | undefined>;
+  /** CLI flags by flag name (e.g. `{ port: '9000' }`). */
+  flags?: Record<string, string | boolean | undefined>;
+}
+
+/**
+ * Layer the sources and validate. Throws CONFIG_ERR_INVALID naming the key, the value, where it
+ * came from, and what is allowed.
+ */
+export function resolveConfig(inputs: ConfigInputs): ResolvedConfig {
+  const layers: Layer[] = [];
+  if (inputs.file) {
+    const values = inputs.file.values ?? {};
+    if (typeof values !== 'object' || Array.isArray(values)) {
+      throw new GroundworkError('CONFIG_ERR_INVALID', {
+        detail: `${inputs.file.path}: the top level must be an object`,
+      });
+    }
+    layers.push({ name: inputs.file.path, values: flatten(values as Record<string, unknown>) });
+  }
+  const envValues: Record<string, unknown> = {};
+  const flagValues: Record<string, unknown> = {};
+  for (const option of optionSources) {
+    const fromEnv = option.env ? inputs.env?.[option.env] : undefined;
+    if (fromEnv !== undefined) envValues[option.path] = fromEnv;
+    const fromFlag = option.flag ? inputs.flags?.[option.flag] : undefined;
+    if (fromFlag !== undefined) flagValues[option.path] = fromFlag;
+  }
+  layers.push({ name: 'environment', values: envValues });
+  layers.push({ name: 'command line', values: flagValues });
+
+  const merged: Record<string, unknown> = {};
+  const origin = new Map<string, string>();
+  for (const layer of layers) {
+    for (const [path, value] of Object.entries(layer.values)) {
+      setPath(merged, path, value);
+      origin.set(path, layer.name);
+    }
+  }
+
+  const parsed = configSchema.safeParse(merged);
+  if (!parsed.success) {
+    const messages = parsed.error.issues.map((issue) => {
+      const path = issue.path.join('.');
+      const source = sourceLabel(path, origin);
+      const value = getPath(merged, path);
+      const shown = value === undefined ? '(missing)' : JSON.stringify(value);
+      return `${path || '(root)'} = ${shown}${source}: ${issue.message}`;
+    });
+    throw new GroundworkError('CONFIG_ERR_INVALID', {
+      detail: `Invalid configuration: ${messages.join('; ')}`,
+    });
+  }
+  const config = parsed.data;
+  if (Boolean(config.server.tls.certFile) !== Boolean(config.server.tls.keyFile)) {
+    throw new GroundworkError('CONFIG_ERR_INVALID', {
+      detail: 'Invalid configuration: server.tls.certFile and server.tls.keyFile must be set together',
+    });
+  }
+  const url = config.db.url ?? `sqlite://${config.dataDir.replace(/\/+$/, '')}/groundwork.db`;
+  return { ...config, db: { ...config.db, url } };
+}
+
+function sourceLabel(path: string, origin: Map<string, string>): string {
+  const layer = origin.get(path);
+  if (!layer) return '';
+  const option = optionSources.find((o) => o.path === path);
+  if (layer === 'environment' && option?.env) return ` (from ${option.env})`;
+  if (layer === 'command line' && option?.flag) return ` (from --${option.flag})`;
+  return ` (from ${layer})`;
+}
+
+/** `{a: {b: 1}}` → `{'a.b': 1}`; arrays and non-plain values are leaves. */
+export function flatten(values: Record<string, unknown>, prefix = ''): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(values)) {
+    const path = prefix ? `${prefix}.${key}` : key;
+    if (value !== null && typeof value === 'object' && !Array.isArray(value)) {
+      Object.assign(out, flatten(value as Record<string, unknown>, path));
+    } else {
+      out[path] = value;
+    }
+  }
+  return out;
+}
+
+function setPath(target: Record<string, unknown>, path: string, value: unknown): void {
+  const keys = path.split('.');
+  let node = target;
+  for (const key of keys.slice(0, -1)) {
+    const next = node[key];
+    if (next === null || typeof next !== 'object' || Array.isArray(next)) node[key] = {};
+    node = node[key] as Record<string, unknown>;
+  }
+  node[keys.at(-1)!] = value;
+}
+
+function getPath(target: Record<string, unknown>, path: string): unknown {
+  let node: unknown = target;
+  for (const key of path.split('.')) {
+    if (node === null || typeof node !== 'object') return undefined;
+    node = (node as Record<string, unknown>)[key];
+  }
+  return node;
+}
+
+/** A copy safe to print or log: secret options redacted (a URL keeps all but its password). */
+export function redactConfig(config: ResolvedConfig): ResolvedConfig {
+  const copy = structuredClone(config) as unknown as Record<string, unknown>;
+  for (const option of optionSources) {
+    if (!option.secret) continue;
+    const value = getPath(copy, option.path);
+    if (typeof value === 'string') setPath(copy, option.path, redactSecret(value));
+  }
+  return copy as unknown as ResolvedConfig;
+}
+
+export function redactSecret(value: string): string {
+  try {
+    const url = new URL(value);
+    if (url.password) url.password = 'REDACTED';
+    return url.toString();
+  } catch {
+    return 'REDACTED';
+  }
+}

@@ -1,0 +1,49 @@
+/**
+ * The registry of every stable error code Groundwork emits. Codes are part of the public API:
+ * never rename one; add a new code instead. `docs/errors.md` lists the same codes and a test
+ * keeps the two in agreement (`src/core/error-codes.test.ts`).
+ *
+ * Naming: `<BLOCK>_ERR_<WHAT>`. `status` is the HTTP status a response carries; `title` is the
+ * short, safe, human summary used as the problem+json `title`.
+ */
+export interface ErrorCodeInfo {
+  readonly status: number;
+  readonly title: string;
+}
+
+export const errorCodes = {
+  // HTTP layer: produced by the server itself, before or around any route.
+  HTTP_ERR_NOT_FOUND: { status: 404, title: 'Not Found' },
+  HTTP_ERR_METHOD_NOT_ALLOWED: { status: 405, title: 'Method Not Allowed' },
+  HTTP_ERR_BAD_REQUEST: { status: 400, title: 'Bad Request' },
+  HTTP_ERR_INVALID_BODY: { status: 400, title: 'Invalid Request Body' },
+  HTTP_ERR_VALIDATION: { status: 400, title: 'Validation Failed' },
+  HTTP_ERR_REQUEST_TIMEOUT: { status: 408, title: 'Request Timeout' },
+  HTTP_ERR_BODY_TOO_LARGE: { status: 413, title: 'Content Too Large' },
+  HTTP_ERR_UNSUPPORTED_MEDIA_TYPE: { status: 415, title: 'Unsupported Media Type' },
+  HTTP_ERR_HEADERS_TOO_LARGE: { status: 431, title: 'Request Header Fields Too Large' },
+  HTTP_ERR_INTERNAL: { status: 500, title: 'Internal Server Error' },
+  HTTP_ERR_SHUTTING_DOWN: { status: 503, title: 'Service Unavailable' },
+  // Readiness: a dependency (database, cache, broker) is not reachable.
+  CORE_ERR_NOT_READY: { status: 503, title: 'Not Ready' },
+  // Configuration: reported at start-up, never over HTTP; status is nominal.
+  CONFIG_ERR_INVALID: { status: 500, title: 'Invalid Configuration' },
+  CONFIG_ERR_FILE: { status: 500, title: 'Unreadable Configuration File' },
+  // Database: engine errors translated at the driver boundary.
+  DB_ERR_UNIQUE_VIOLATION: { status: 409, title: 'Conflict: Duplicate Value' },
+  DB_ERR_FOREIGN_KEY_VIOLATION: { status: 409, title: 'Conflict: Referenced Record' },
+  DB_ERR_NOT_NULL_VIOLATION: { status: 400, title: 'Missing Required Value' },
+  DB_ERR_CHECK_VIOLATION: { status: 400, title: 'Value Violates a Constraint' },
+  DB_ERR_SERIALIZATION_FAILURE: { status: 409, title: 'Conflict: Concurrent Update, Retry' },
+  DB_ERR_CONNECTION: { status: 503, title: 'Database Unavailable' },
+  DB_ERR_CLOSED: { status: 503, title: 'Database Closed' },
+  DB_ERR_QUERY: { status: 500, title: 'Database Error' },
+  DB_ERR_UNSUPPORTED_URL: { status: 500, title: 'Unsupported Database URL' },
+  DB_ERR_MIGRATION_FAILED: { status: 500, title: 'Migration Failed' },
+} as const satisfies Record<string, ErrorCodeInfo>;
+
+export type ErrorCode = keyof typeof errorCodes;
+
+export function isErrorCode(value: string): value is ErrorCode {
+  return Object.hasOwn(errorCodes, value);
+}

@@ -1,0 +1,89 @@
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import BetterSqlite3 from 'better-sqlite3';
+import { CompiledQuery, type Dialect, SqliteDialect } from 'kysely';
+import { GroundworkError } from '../../core/errors.js';
+
+export interface SqliteOptions {
+  /** File path, or ':memory:'. */
+  path: string;
+  busyTimeoutMs: number;
+}
+
+/** `sqlite://./data/x.db` → `./data/x.db`; `sqlite:///abs/x.db` → `/abs/x.db`; `sqlite::memory:`. */
+export function sqlitePathFromUrl(url: string): string {
+  const rest = url.replace(/^sqlite:(\/\/)?/, '');
+  if (rest === ':memory:' || rest === '') return ':memory:';
+  return rest;
+}
+
+/**
+ * better-sqlite3 with WAL (readers never block the writer), foreign keys enforced, and a busy
+ * timeout so a second process (e.g. `groundwork migrate` while the server runs) waits instead of
+ * failing. synchronous=NORMAL in WAL mode loses no committed transaction on a process crash
+ * (kill -9); only an OS crash or power loss can drop the last commits.
+ */
+export function createSqliteDialect(options: SqliteOptions): Dialect {
+  if (options.path !== ':memory:') mkdirSync(dirname(options.path), { recursive: true });
+  return new SqliteDialect({
+    database: async () => {
+      const db = new BetterSqlite3(options.path, { timeout: options.busyTimeoutMs });
+      db.pragma('journal_mode = WAL');
+      db.pragma('synchronous = NORMAL');
+      db.pragma('foreign_keys = ON');
+      db.pragma(`busy_timeout = ${Math.trunc(options.busyTimeoutMs)}`);
+      return db;
+    },
+  });
+}
+
+/** Writers take the lock at BEGIN so they queue on busy_timeout rather than fail on upgrade. */
+export async function beginImmediate(connection: { executeQuery: (q: CompiledQuery) => Promise<unknown> }) {
+  await connection.executeQuery(CompiledQuery.raw('begin immediate'));
+}
+
+export function translateSqliteError(error: unknown): GroundworkError {
+  if (error instanceof GroundworkError) return error;
+  const code = (error as { code?: unknown })?.code;
+  const message = error instanceof Error ? error.message : String(error);
+  switch (code) {
+    case 'SQLITE_CONSTRAINT_UNIQUE':
+    case 'SQLITE_CONSTRAINT_PRIMARYKEY':
+      return new GroundworkError('DB_ERR_UNIQUE_VIOLATION', {
+        detail: 'A record with the same unique value already exists.',
+        cause: error,
+      });
+    case 'SQLITE_CONSTRAINT_FOREIGNKEY':
+      return new GroundworkError('DB_ERR_FOREIGN_KEY_VIOLATION', {
+        detail: 'The change breaks a reference between records.',
+        cause: error,
+      });
+    case 'SQLITE_CONSTRAINT_NOTNULL':
+      return new GroundworkError('DB_ERR_NOT_NULL_VIOLATION', {
+        detail: 'A required value is missing.',
+        cause: error,
+      });
+    case 'SQLITE_CONSTRAINT_CHECK':
+      return new GroundworkError('DB_ERR_CHECK_VIOLATION', {
+        detail: 'A value violates a constraint.',
+        cause: error,
+      });
+    case 'SQLITE_BUSY':
+    case 'SQLITE_BUSY_SNAPSHOT':
+    case 'SQLITE_LOCKED':
+      return new GroundworkError('DB_ERR_SERIALIZATION_FAILURE', {
+        detail: 'The database is busy with a concurrent write; retry.',
+        cause: error,
+      });
+    case 'SQLITE_CANTOPEN':
+    case 'SQLITE_IOERR':
+    case 'SQLITE_FULL':
+    case 'SQLITE_READONLY':
+      return new GroundworkError('DB_ERR_CONNECTION', { cause: error });
+    default:
+      if (/driver has already been destroyed|database connection is not open/i.test(message)) {
+        return new GroundworkError('DB_ERR_CLOSED', { cause: error });
+      }
+      return new GroundworkError('DB_ERR_QUERY', { cause: error });
+  }
+}

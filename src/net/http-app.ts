@@ -1,0 +1,105 @@
+import Fastify, { type FastifyInstance } from 'fastify';
+import type { Logger } from '../core/logger.js';
+import type { Metrics } from '../core/metrics.js';
+import {
+  createNodeServer,
+  handleClientError,
+  type NodeServer,
+  type RequestHandler,
+  type ServerLimits,
+} from './node-server.js';
+import { installProblemHandlers } from './problem-handlers.js';
+import { genRequestId, installRequestContext } from './request-context.js';
+
+/** Who may call a route. Every route must declare it; see `installAccessDeclarations`. */
+export type RouteAccess = 'public' | 'admin';
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    access?: RouteAccess;
+  }
+}
+
+export interface HttpAppOptions {
+  limits: ServerLimits;
+  tls?: { cert: Buffer; key: Buffer };
+  hstsMaxAgeS: number;
+  logger: Logger;
+  metrics: Metrics;
+}
+
+export interface HttpApp {
+  app: FastifyInstance;
+  server: NodeServer;
+  secure: boolean;
+}
+
+/**
+ * The Fastify application on Groundwork's own listener (see node-server.ts for why the socket is
+ * built here and not by Fastify): request ids and trace context, problem+json errors, 404/405,
+ * latency histogram, HSTS on TLS, and the rule that every route declares who may call it.
+ */
+export function createHttpApp(options: HttpAppOptions): HttpApp {
+  let server: NodeServer | undefined;
+  const secure = options.tls !== undefined;
+  // Fastify's types pick the server flavour from `http2` literally; the app API we use is the same.
+  const createFastify = Fastify as unknown as (opts: Record<string, unknown>) => FastifyInstance;
+  const app = createFastify({
+    loggerInstance: options.logger,
+    serverFactory: (handler: RequestHandler) => {
+      server = createNodeServer(handler, options.limits, options.tls);
+      return server;
+    },
+    http2: secure,
+    bodyLimit: options.limits.bodyBytes,
+    genReqId: genRequestId,
+    requestIdLogLabel: 'requestId',
+    // One access-log line per request, written in onResponse below (with trace id and route).
+    disableRequestLogging: true,
+    clientErrorHandler: handleClientError,
+    forceCloseConnections: 'idle',
+    return503OnClosing: true,
+    routerOptions: { maxParamLength: 200 },
+  });
+
+  installRequestContext(app);
+  installProblemHandlers(app);
+  installAccessDeclarations(app);
+
+  app.addHook('onResponse', async (request, reply) => {
+    const status = reply.statusCode;
+    options.metrics.httpRequestDuration
+      .labels(request.method, request.routeOptions.url ?? '(unmatched)', `${Math.trunc(status / 100)}xx`)
+      .observe(reply.elapsedTime / 1000);
+    request.log.info(
+      {
+        method: request.method,
+        url: request.url,
+        route: request.routeOptions.url,
+        status,
+        durationMs: Math.round(reply.elapsedTime * 100) / 100,
+        remote: request.ip,
+      },
+      'request',
+    );
+  });
+
+  if (secure && options.hstsMaxAgeS > 0) {
+    const hsts = `max-age=${options.hstsMaxAgeS}; includeSubDomains`;
+    app.addHook('onSend', async (_request, reply) => {
+      reply.header('strict-transport-security', hsts);
+    });
+  }
+
+  if (!server) throw new Error('Fastify did not call serverFactory');
+  return { app, server, secure };
+}
+
+/** Deny by default: a route without `config.access` is a programming error, caught at start-up. */
+function installAccessDeclarations(app: FastifyInstance): void {
+  app.addHook('onRoute', (route) => {
+    if (route.config?.access === undefined) {
+      throw new Error(`route ${String(route.method)} ${route.url} does not declare config.access`);
+    }
+  });
+}

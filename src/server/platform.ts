@@ -1,0 +1,121 @@
+import type { FastifyInstance } from 'fastify';
+import type { ResolvedConfig } from '../core/config.js';
+import { Lifecycle } from '../core/lifecycle.js';
+import { createLogger, type Logger } from '../core/logger.js';
+import { Metrics } from '../core/metrics.js';
+import { Database } from '../db/database.js';
+import { migrate } from '../db/migrations/runner.js';
+import { systemMigrations } from '../db/migrations/system.js';
+import { ensureDevCertificate, readTlsFiles } from '../net/dev-cert.js';
+import { createHttpApp } from '../net/http-app.js';
+import { HttpListener } from '../net/http-listener.js';
+import { createRedirectServer } from '../net/node-server.js';
+import { registerHealthRoutes } from './routes/health.js';
+
+export interface PlatformOptions {
+  logger?: Logger;
+  /** Prometheus process metrics (off in tests that build many platforms in one process). */
+  processMetrics?: boolean;
+}
+
+/**
+ * The composition root: turns a resolved config into wired components, started in dependency
+ * order (database → migrations → HTTP) and closed in reverse.
+ */
+export class Platform {
+  readonly config: ResolvedConfig;
+  readonly logger: Logger;
+  readonly metrics: Metrics;
+  readonly database: Database;
+  readonly http: HttpListener;
+  readonly lifecycle = new Lifecycle();
+
+  private constructor(
+    config: ResolvedConfig,
+    logger: Logger,
+    metrics: Metrics,
+    database: Database,
+    http: HttpListener,
+  ) {
+    this.config = config;
+    this.logger = logger;
+    this.metrics = metrics;
+    this.database = database;
+    this.http = http;
+  }
+
+  static async create(config: ResolvedConfig, options: PlatformOptions = {}): Promise<Platform> {
+    const logger = options.logger ?? createLogger(config.log.level);
+    const metrics = new Metrics({ processMetrics: options.processMetrics ?? true });
+    const tlsFiles = config.server.tls.dev ? await ensureDevCertificate(config.dataDir) : config.server.tls;
+    const tls =
+      tlsFiles.certFile && tlsFiles.keyFile
+        ? await readTlsFiles({ certFile: tlsFiles.certFile, keyFile: tlsFiles.keyFile })
+        : undefined;
+
+    const database = new Database({ ...config.db, logger });
+    const httpApp = createHttpApp({
+      limits: config.server.limits,
+      ...(tls ? { tls } : {}),
+      hstsMaxAgeS: config.server.tls.hstsMaxAgeS,
+      logger,
+      metrics,
+    });
+    const http = new HttpListener(httpApp, {
+      host: config.server.host,
+      port: config.server.port,
+      drainTimeoutMs: config.server.drainTimeoutMs,
+    });
+    const platform = new Platform(config, logger, metrics, database, http);
+
+    platform.lifecycle.add(database);
+    if (config.db.migrateOnStart) {
+      platform.lifecycle.add({
+        name: 'migrations',
+        start: async () => void (await migrate(database, systemMigrations, logger)),
+        close: async () => undefined,
+      });
+    }
+    registerHealthRoutes(httpApp.app, { components: () => platform.lifecycle.components, metrics });
+    platform.lifecycle.add(http);
+    const redirectPort = config.server.tls.redirectPort;
+    if (tls && redirectPort !== undefined) {
+      const redirect = createRedirectServer(config.server.port, config.server.limits);
+      platform.lifecycle.add({
+        name: 'http-redirect',
+        start: () =>
+          new Promise<void>((resolve, reject) => {
+            redirect.once('error', reject).listen(redirectPort, config.server.host, () => resolve());
+          }),
+        close: () =>
+          new Promise<void>((resolve) => {
+            redirect.close(() => resolve());
+            redirect.closeAllConnections();
+          }),
+      });
+    }
+    return platform;
+  }
+
+  /** The Fastify app: blocks register their routes here before `start`. */
+  get app(): FastifyInstance {
+    return this.http.app;
+  }
+
+  /** Base URL of the running listener, e.g. `http://127.0.0.1:8080`. */
+  get url(): string {
+    const host = this.config.server.host.includes(':')
+      ? `[${this.config.server.host}]`
+      : this.config.server.host;
+    return `${this.http.secure ? 'https' : 'http'}://${host}:${this.http.port}`;
+  }
+
+  async start(): Promise<void> {
+    await this.lifecycle.start();
+    this.logger.info({ url: this.url, db: this.database.dialect }, 'groundwork started');
+  }
+
+  close(): Promise<void> {
+    return this.lifecycle.close();
+  }
+}
