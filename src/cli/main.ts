@@ -74,7 +74,9 @@ export async function main(argv: readonly string[]): Promise<number> {
       case 'start': {
         const platform = await Platform.create(config);
         await platform.start();
-        return await runUntilSignal(platform);
+        // Exit explicitly: work abandoned by the drain timeout (timers, handlers) must not keep us alive.
+        process.exit(await runUntilSignal(platform));
+        break;
       }
       case 'migrate': {
         const logger = createLogger(config.log.level, pino.destination(2));

@@ -23,7 +23,7 @@ export const configSchema = z.strictObject({
     .default('./data')
     .describe('Directory for the embedded database, dev TLS certificate and other local state.'),
   log: z
-    .object({
+    .strictObject({
       level: z
         .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
         .default('info')
@@ -31,7 +31,7 @@ export const configSchema = z.strictObject({
     })
     .prefault({}),
   server: z
-    .object({
+    .strictObject({
       host: z
         .string()
         .min(1)
@@ -39,7 +39,7 @@ export const configSchema = z.strictObject({
         .describe('Address to listen on. Use 0.0.0.0 or :: to accept remote clients.'),
       port: port.default(8080).describe('Port to listen on; 0 picks a free port.'),
       tls: z
-        .object({
+        .strictObject({
           certFile: optionalPath.describe(
             'PEM certificate chain. With keyFile, serves HTTPS with HTTP/1.1 and HTTP/2 (ALPN).',
           ),
@@ -62,7 +62,7 @@ export const configSchema = z.strictObject({
         })
         .prefault({}),
       limits: z
-        .object({
+        .strictObject({
           bodyBytes: int(0, 1 << 30)
             .default(1_048_576)
             .describe('Largest request body in bytes; larger gets 413.'),
@@ -94,7 +94,7 @@ export const configSchema = z.strictObject({
     })
     .prefault({}),
   db: z
-    .object({
+    .strictObject({
       url: z
         .string()
         .min(1)
@@ -203,6 +203,12 @@ export function resolveConfig(inputs: ConfigInputs): ResolvedConfig {
   const parsed = configSchema.safeParse(merged);
   if (!parsed.success) {
     const messages = parsed.error.issues.map((issue) => {
+      if (issue.code === 'unrecognized_keys') {
+        const prefix = issue.path.length > 0 ? `${issue.path.join('.')}.` : '';
+        return issue.keys
+          .map((key) => `${prefix}${key}${sourceLabel(`${prefix}${key}`, origin)}: unknown option`)
+          .join('; ');
+      }
       const path = issue.path.join('.');
       const source = sourceLabel(path, origin);
       const value = getPath(merged, path);

@@ -1,4 +1,5 @@
 import Fastify, { type FastifyInstance } from 'fastify';
+import { GroundworkError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import type { Metrics } from '../core/metrics.js';
 import {
@@ -63,6 +64,13 @@ export function createHttpApp(options: HttpAppOptions): HttpApp {
   });
 
   installRequestContext(app);
+  // RFC 9112 §3.2: a server MUST respond 400 to an HTTP/1.1 request without Host.
+  app.addHook('onRequest', async (request, reply) => {
+    if (request.raw.httpVersion === '1.1' && request.headers.host === undefined) {
+      reply.header('connection', 'close');
+      throw new GroundworkError('HTTP_ERR_BAD_REQUEST', { detail: 'HTTP/1.1 requests must carry a Host header.' });
+    }
+  });
   installProblemHandlers(app);
   installAccessDeclarations(app);
 

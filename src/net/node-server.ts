@@ -36,7 +36,8 @@ export function createNodeServer(
     keepAliveTimeout: limits.keepAliveTimeoutMs,
     connectionsCheckingInterval: limits.connectionsCheckIntervalMs,
     insecureHTTPParser: false,
-    requireHostHeader: true,
+    // Checked in http-app.ts instead, so the 400 is problem+json like every other error.
+    requireHostHeader: false,
   };
   let server: NodeServer;
   if (tls) {
@@ -97,7 +98,7 @@ export function handleClientError(error: Error & { code?: string }, socket: Dupl
 }
 
 /** Plain-HTTP listener that sends every request to the HTTPS origin (308 keeps the method). */
-export function createRedirectServer(httpsPort: number, limits: ServerLimits): http.Server {
+export function createRedirectServer(httpsPort: () => number, limits: ServerLimits): http.Server {
   return http.createServer(
     {
       maxHeaderSize: limits.headerBytes,
@@ -106,7 +107,8 @@ export function createRedirectServer(httpsPort: number, limits: ServerLimits): h
     },
     (req, res) => {
       const host = (req.headers.host ?? 'localhost').replace(/:\d+$/, '').replace(/[^A-Za-z0-9.\-[\]:]/g, '');
-      const port = httpsPort === 443 ? '' : `:${httpsPort}`;
+      const target = httpsPort();
+      const port = target === 443 ? '' : `:${target}`;
       res.writeHead(308, { location: `https://${host}${port}${req.url ?? '/'}`, 'content-length': '0' });
       res.end();
     },

@@ -80,7 +80,7 @@ export class Platform {
     platform.lifecycle.add(http);
     const redirectPort = config.server.tls.redirectPort;
     if (tls && redirectPort !== undefined) {
-      const redirect = createRedirectServer(config.server.port, config.server.limits);
+      const redirect = createRedirectServer(() => http.port, config.server.limits);
       platform.lifecycle.add({
         name: 'http-redirect',
         start: () =>
