@@ -9,7 +9,7 @@ import {
   sqlitePathFromUrl,
   translateSqliteError,
 } from './dialects/sqlite.js';
-import { withDriverBoundary } from './driver-boundary.js';
+import { type DriverBoundary, withDriverBoundary } from './driver-boundary.js';
 
 export type DialectName = 'sqlite' | 'postgres';
 
@@ -48,6 +48,7 @@ export class Database<DB = AnyDb> implements Component {
   readonly dialect: DialectName;
   readonly capabilities: DatabaseCapabilities;
   readonly kysely: Kysely<DB>;
+  readonly #boundary: DriverBoundary;
   #closed = false;
 
   constructor(options: DatabaseOptions) {
@@ -59,9 +60,7 @@ export class Database<DB = AnyDb> implements Component {
         path: sqlitePathFromUrl(url),
         busyTimeoutMs: options.busyTimeoutMs ?? 5_000,
       });
-      this.kysely = new Kysely<DB>({
-        dialect: withDriverBoundary(dialect, { translate: translateSqliteError, begin: beginImmediate }),
-      });
+      this.#boundary = withDriverBoundary(dialect, { translate: translateSqliteError, begin: beginImmediate });
     } else if (/^postgres(ql)?:\/\//.test(url)) {
       this.dialect = 'postgres';
       this.capabilities = { concurrentTransactions: true, crossProcess: true };
@@ -71,14 +70,13 @@ export class Database<DB = AnyDb> implements Component {
         connectTimeoutMs: options.connectTimeoutMs ?? 5_000,
         ...(options.logger ? { logger: options.logger } : {}),
       });
-      this.kysely = new Kysely<DB>({
-        dialect: withDriverBoundary(dialect, { translate: translatePostgresError }),
-      });
+      this.#boundary = withDriverBoundary(dialect, { translate: translatePostgresError });
     } else {
       throw new GroundworkError('DB_ERR_UNSUPPORTED_URL', {
         detail: `Unsupported database URL scheme in "${url.split(':')[0]}:…"; use sqlite:// or postgres://`,
       });
     }
+    this.kysely = new Kysely<DB>({ dialect: this.#boundary.dialect });
   }
 
   /** Opens a connection once, so a bad URL or a down server fails start-up with DB_ERR_CONNECTION. */
@@ -123,6 +121,6 @@ export class Database<DB = AnyDb> implements Component {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    await this.kysely.destroy();
+    await this.#boundary.close();
   }
 }

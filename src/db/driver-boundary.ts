@@ -8,7 +8,7 @@ import type {
   QueryResult,
   TransactionSettings,
 } from 'kysely';
-import type { GroundworkError } from '../core/errors.js';
+import { GroundworkError } from '../core/errors.js';
 
 /** Turns an engine error (SQLSTATE, SQLite result code, socket error) into a GroundworkError. */
 export type ErrorTranslator = (error: unknown) => GroundworkError;
@@ -23,13 +23,29 @@ export interface BoundaryOptions {
  * Wraps a Kysely dialect so that every error leaving the engine's driver is translated at this
  * boundary: code above it sees only GroundworkError codes, whichever engine is underneath.
  */
-export function withDriverBoundary(dialect: Dialect, options: BoundaryOptions): Dialect {
+export function withDriverBoundary(dialect: Dialect, options: BoundaryOptions): DriverBoundary {
+  let driver: BoundaryDriver | undefined;
   return {
-    createAdapter: () => dialect.createAdapter(),
-    createIntrospector: (db: Kysely<unknown>) => dialect.createIntrospector(db),
-    createQueryCompiler: () => dialect.createQueryCompiler(),
-    createDriver: () => new BoundaryDriver(dialect.createDriver(), options),
+    dialect: {
+      createAdapter: () => dialect.createAdapter(),
+      createIntrospector: (db: Kysely<unknown>) => dialect.createIntrospector(db),
+      createQueryCompiler: () => dialect.createQueryCompiler(),
+      createDriver: () => {
+        driver = new BoundaryDriver(dialect.createDriver(), options);
+        return driver;
+      },
+    },
+    close: async () => driver?.shutdown(),
   };
+}
+
+export interface DriverBoundary {
+  readonly dialect: Dialect;
+  /**
+   * Releases the engine's connections. Later queries fail with DB_ERR_CLOSED from this boundary
+   * (Kysely's own `destroy()` would make them fail with an untranslated error above it).
+   */
+  close(): Promise<void>;
 }
 
 class BoundaryDriver implements Driver {
@@ -37,6 +53,7 @@ class BoundaryDriver implements Driver {
   readonly #options: BoundaryOptions;
   readonly #wrapped = new WeakMap<DatabaseConnection, DatabaseConnection>();
   readonly #unwrapped = new WeakMap<DatabaseConnection, DatabaseConnection>();
+  #closed = false;
 
   constructor(inner: Driver, options: BoundaryOptions) {
     this.#inner = inner;
@@ -59,7 +76,14 @@ class BoundaryDriver implements Driver {
     return this.#guard(() => this.#inner.init());
   }
 
+  async shutdown(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.#guard(() => this.#inner.destroy());
+  }
+
   async acquireConnection(): Promise<DatabaseConnection> {
+    if (this.#closed) throw new GroundworkError('DB_ERR_CLOSED', { detail: 'The database has been closed.' });
     const raw = await this.#guard(() => this.#inner.acquireConnection());
     let wrapped = this.#wrapped.get(raw);
     if (!wrapped) {
@@ -135,6 +159,6 @@ class BoundaryDriver implements Driver {
   }
 
   destroy(): Promise<void> {
-    return this.#guard(() => this.#inner.destroy());
+    return this.shutdown();
   }
 }

@@ -80,6 +80,12 @@ export function translateSqliteError(error: unknown): GroundworkError {
     case 'SQLITE_FULL':
     case 'SQLITE_READONLY':
       return new GroundworkError('DB_ERR_CONNECTION', { cause: error });
+    case 'SQLITE_CONSTRAINT_TRIGGER':
+      // ON DELETE RESTRICT is enforced by an internal trigger and reports this extended code.
+      if (/FOREIGN KEY constraint failed/.test(message)) {
+        return new GroundworkError('DB_ERR_FOREIGN_KEY_VIOLATION', { detail: 'The change breaks a reference between records.', cause: error });
+      }
+      return new GroundworkError('DB_ERR_QUERY', { cause: error });
     default:
       if (/driver has already been destroyed|database connection is not open/i.test(message)) {
         return new GroundworkError('DB_ERR_CLOSED', { cause: error });
