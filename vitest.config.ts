@@ -8,5 +8,6 @@ export default defineConfig({
     hookTimeout: 60_000,
     // Engines are shared per run (one PostgreSQL, one Redis); files get their own database.
     pool: 'forks',
+    reporters: ['default', './test/support/summary-reporter.ts'],
   },
 });

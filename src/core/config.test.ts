@@ -78,11 +78,15 @@ describe('configuration', () => {
   });
 
   it('requires TLS cert and key together', () => {
-    expect(errorOf(() => resolveConfig({ env: { GROUNDWORK_TLS_CERT: '/x.pem' } })).detail).toContain('keyFile');
+    expect(errorOf(() => resolveConfig({ env: { GROUNDWORK_TLS_CERT: '/x.pem' } })).detail).toContain(
+      'keyFile',
+    );
   });
 
   it('redacts the password of the database URL and nothing else', () => {
-    const config = resolveConfig({ env: { GROUNDWORK_DB_URL: 'postgres://app:s3cret@db.internal:5432/main' } });
+    const config = resolveConfig({
+      env: { GROUNDWORK_DB_URL: 'postgres://app:s3cret@db.internal:5432/main' },
+    });
     const printed = JSON.stringify(redactConfig(config));
     expect(printed).not.toContain('s3cret');
     expect(printed).toContain('postgres://app:REDACTED@db.internal:5432/main');

@@ -10,7 +10,9 @@ const documented = new Map(
 
 describe('error registry', () => {
   it('docs/errors.md lists exactly the registered codes, with the same statuses', () => {
-    const registered = new Map(Object.entries(errorCodes).map(([code, info]) => [code, info.status] as const));
+    const registered = new Map(
+      Object.entries(errorCodes).map(([code, info]) => [code, info.status] as const),
+    );
     expect([...documented.keys()].sort()).toEqual([...registered.keys()].sort());
     for (const [code, status] of registered) expect(documented.get(code), code).toBe(status);
   });
@@ -24,7 +26,9 @@ describe('error registry', () => {
   });
 
   it('toProblem renders RFC 9457 members and never the internal cause', () => {
-    const error = new GroundworkError('DB_ERR_QUERY', { cause: new Error('relation "secret_table" does not exist') });
+    const error = new GroundworkError('DB_ERR_QUERY', {
+      cause: new Error('relation "secret_table" does not exist'),
+    });
     const problem = toProblem(error, 'req-1');
     expect(problem).toEqual({
       type: problemType('DB_ERR_QUERY'),

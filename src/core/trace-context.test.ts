@@ -7,7 +7,11 @@ const VALID = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
 describe('traceparent', () => {
   it('parses the W3C example and keeps the trace id in the child span', () => {
     const parent = parseTraceparent(VALID);
-    expect(parent).toEqual({ traceId: '4bf92f3577b34da6a3ce929d0e0e4736', spanId: '00f067aa0ba902b7', flags: '01' });
+    expect(parent).toEqual({
+      traceId: '4bf92f3577b34da6a3ce929d0e0e4736',
+      spanId: '00f067aa0ba902b7',
+      flags: '01',
+    });
     const child = childContext(parent);
     expect(child.traceId).toBe(parent?.traceId);
     expect(child.spanId).not.toBe(parent?.spanId);
@@ -26,7 +30,9 @@ describe('traceparent', () => {
   });
 
   it('accepts a future version with extra fields (forward compatibility)', () => {
-    expect(parseTraceparent(`cc-${VALID.slice(3)}-what-ever`)?.traceId).toBe('4bf92f3577b34da6a3ce929d0e0e4736');
+    expect(parseTraceparent(`cc-${VALID.slice(3)}-what-ever`)?.traceId).toBe(
+      '4bf92f3577b34da6a3ce929d0e0e4736',
+    );
   });
 
   it('never throws and only returns well-formed contexts, whatever the input', () => {

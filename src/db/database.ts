@@ -60,7 +60,10 @@ export class Database<DB = AnyDb> implements Component {
         path: sqlitePathFromUrl(url),
         busyTimeoutMs: options.busyTimeoutMs ?? 5_000,
       });
-      this.#boundary = withDriverBoundary(dialect, { translate: translateSqliteError, begin: beginImmediate });
+      this.#boundary = withDriverBoundary(dialect, {
+        translate: translateSqliteError,
+        begin: beginImmediate,
+      });
     } else if (/^postgres(ql)?:\/\//.test(url)) {
       this.dialect = 'postgres';
       this.capabilities = { concurrentTransactions: true, crossProcess: true };

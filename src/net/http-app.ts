@@ -1,4 +1,4 @@
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyInstance, LogController } from 'fastify';
 import { GroundworkError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import type { Metrics } from '../core/metrics.js';
@@ -54,9 +54,8 @@ export function createHttpApp(options: HttpAppOptions): HttpApp {
     http2: secure,
     bodyLimit: options.limits.bodyBytes,
     genReqId: genRequestId,
-    requestIdLogLabel: 'requestId',
     // One access-log line per request, written in onResponse below (with trace id and route).
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'requestId' }),
     clientErrorHandler: handleClientError,
     forceCloseConnections: 'idle',
     return503OnClosing: true,
@@ -68,7 +67,9 @@ export function createHttpApp(options: HttpAppOptions): HttpApp {
   app.addHook('onRequest', async (request, reply) => {
     if (request.raw.httpVersion === '1.1' && request.headers.host === undefined) {
       reply.header('connection', 'close');
-      throw new GroundworkError('HTTP_ERR_BAD_REQUEST', { detail: 'HTTP/1.1 requests must carry a Host header.' });
+      throw new GroundworkError('HTTP_ERR_BAD_REQUEST', {
+        detail: 'HTTP/1.1 requests must carry a Host header.',
+      });
     }
   });
   installProblemHandlers(app);

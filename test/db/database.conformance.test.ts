@@ -17,7 +17,11 @@ let sqliteFiles = 0;
 
 /** The same suite runs on every dialect: add a driver here and it must pass all of it. */
 const targets = [
-  { name: 'sqlite', available: true, newUrl: async () => `sqlite://${join(tmp, `conf-${sqliteFiles++}.db`)}` },
+  {
+    name: 'sqlite',
+    available: true,
+    newUrl: async () => `sqlite://${join(tmp, `conf-${sqliteFiles++}.db`)}`,
+  },
   { name: 'postgres', available: postgres.available, newUrl: () => postgres.createDatabase('conf') },
 ];
 
@@ -61,16 +65,22 @@ for (const target of targets) {
 
     it('creates, reads, updates and deletes rows', async () => {
       await db.kysely.insertInto('parents').values({ id: 1, name: 'one', qty: 3 }).execute();
-      expect(await db.kysely.selectFrom('parents').selectAll().where('id', '=', 1).executeTakeFirst()).toEqual({
+      expect(
+        await db.kysely.selectFrom('parents').selectAll().where('id', '=', 1).executeTakeFirst(),
+      ).toEqual({
         id: 1,
         name: 'one',
         qty: 3,
       });
       await db.kysely.updateTable('parents').set({ qty: 5 }).where('id', '=', 1).execute();
-      expect((await db.kysely.selectFrom('parents').select('qty').where('id', '=', 1).executeTakeFirst())?.qty).toBe(5);
+      expect(
+        (await db.kysely.selectFrom('parents').select('qty').where('id', '=', 1).executeTakeFirst())?.qty,
+      ).toBe(5);
       const deleted = await db.kysely.deleteFrom('parents').where('id', '=', 1).executeTakeFirst();
       expect(Number(deleted.numDeletedRows)).toBe(1);
-      expect(await db.kysely.selectFrom('parents').selectAll().where('id', '=', 1).executeTakeFirst()).toBeUndefined();
+      expect(
+        await db.kysely.selectFrom('parents').selectAll().where('id', '=', 1).executeTakeFirst(),
+      ).toBeUndefined();
     });
 
     it('commits a transaction that resolves', async () => {
@@ -80,7 +90,9 @@ for (const target of targets) {
         return 'done';
       });
       expect(result).toBe('done');
-      expect(await db.kysely.selectFrom('children').selectAll().where('id', '=', 100).executeTakeFirst()).toEqual({
+      expect(
+        await db.kysely.selectFrom('children').selectAll().where('id', '=', 100).executeTakeFirst(),
+      ).toEqual({
         id: 100,
         parent_id: 10,
       });
@@ -95,8 +107,12 @@ for (const target of targets) {
           throw failure;
         }),
       ).rejects.toBe(failure);
-      expect(await db.kysely.selectFrom('parents').selectAll().where('id', '=', 20).executeTakeFirst()).toBeUndefined();
-      expect((await db.kysely.selectFrom('counter').select('n').where('id', '=', 1).executeTakeFirst())?.n).not.toBe(999);
+      expect(
+        await db.kysely.selectFrom('parents').selectAll().where('id', '=', 20).executeTakeFirst(),
+      ).toBeUndefined();
+      expect(
+        (await db.kysely.selectFrom('counter').select('n').where('id', '=', 1).executeTakeFirst())?.n,
+      ).not.toBe(999);
     });
 
     it('rolls back a transaction whose statement fails, leaving nothing behind', async () => {
@@ -108,11 +124,15 @@ for (const target of targets) {
           }),
         ),
       ).toBe('DB_ERR_UNIQUE_VIOLATION');
-      expect(await db.kysely.selectFrom('parents').selectAll().where('id', 'in', [30, 31]).execute()).toEqual([]);
+      expect(await db.kysely.selectFrom('parents').selectAll().where('id', 'in', [30, 31]).execute()).toEqual(
+        [],
+      );
     });
 
     it('runs concurrent transactions without losing an update', async () => {
-      const before = (await db.kysely.selectFrom('counter').select('n').where('id', '=', 1).executeTakeFirstOrThrow()).n;
+      const before = (
+        await db.kysely.selectFrom('counter').select('n').where('id', '=', 1).executeTakeFirstOrThrow()
+      ).n;
       await Promise.all(
         Array.from({ length: 25 }, (_, i) =>
           db.transaction(async (trx) => {
@@ -121,11 +141,16 @@ for (const target of targets) {
               .set((eb) => ({ n: eb('n', '+', 1) }))
               .where('id', '=', 1)
               .execute();
-            await trx.insertInto('parents').values({ id: 1000 + i, name: `c${i}` }).execute();
+            await trx
+              .insertInto('parents')
+              .values({ id: 1000 + i, name: `c${i}` })
+              .execute();
           }),
         ),
       );
-      const after = (await db.kysely.selectFrom('counter').select('n').where('id', '=', 1).executeTakeFirstOrThrow()).n;
+      const after = (
+        await db.kysely.selectFrom('counter').select('n').where('id', '=', 1).executeTakeFirstOrThrow()
+      ).n;
       expect(Number(after) - Number(before)).toBe(25);
       const rows = await db.kysely.selectFrom('parents').select('id').where('id', '>=', 1000).execute();
       expect(rows).toHaveLength(25);
@@ -134,7 +159,9 @@ for (const target of targets) {
     it('isolates an open transaction: its uncommitted write is invisible outside until commit', async () => {
       if (!db.capabilities.concurrentTransactions) {
         // One connection: the outside read queues behind the transaction, so it sees the commit.
-        const inside = db.transaction(async (trx) => trx.insertInto('parents').values({ id: 40, name: 'forty' }).execute());
+        const inside = db.transaction(async (trx) =>
+          trx.insertInto('parents').values({ id: 40, name: 'forty' }).execute(),
+        );
         const outside = db.kysely.selectFrom('parents').selectAll().where('id', '=', 40).execute();
         await inside;
         expect(await outside).toHaveLength(1);
@@ -154,10 +181,14 @@ for (const target of targets) {
         await gate;
       });
       await wrote;
-      expect(await db.kysely.selectFrom('parents').selectAll().where('id', '=', 40).execute()).toHaveLength(0);
+      expect(await db.kysely.selectFrom('parents').selectAll().where('id', '=', 40).execute()).toHaveLength(
+        0,
+      );
       release();
       await inside;
-      expect(await db.kysely.selectFrom('parents').selectAll().where('id', '=', 40).execute()).toHaveLength(1);
+      expect(await db.kysely.selectFrom('parents').selectAll().where('id', '=', 40).execute()).toHaveLength(
+        1,
+      );
     });
 
     it('maps serialization conflicts to DB_ERR_SERIALIZATION_FAILURE (when transactions run concurrently)', async () => {
@@ -174,18 +205,30 @@ for (const target of targets) {
       const bump = () =>
         db.transaction(
           async (trx) => {
-            const row = await trx.selectFrom('counter').select('n').where('id', '=', 2).executeTakeFirstOrThrow();
+            const row = await trx
+              .selectFrom('counter')
+              .select('n')
+              .where('id', '=', 2)
+              .executeTakeFirstOrThrow();
             if (++reads === 2) bothRead();
             await barrier;
-            await trx.updateTable('counter').set({ n: Number(row.n) + 1 }).where('id', '=', 2).execute();
+            await trx
+              .updateTable('counter')
+              .set({ n: Number(row.n) + 1 })
+              .where('id', '=', 2)
+              .execute();
           },
           { isolation: 'serializable' },
         );
       const results = await Promise.allSettled([bump(), bump()]);
       const failed = results.filter((r) => r.status === 'rejected');
       expect(failed).toHaveLength(1);
-      expect(((failed[0] as PromiseRejectedResult).reason as GroundworkError).code).toBe('DB_ERR_SERIALIZATION_FAILURE');
-      expect((await db.kysely.selectFrom('counter').select('n').where('id', '=', 2).executeTakeFirstOrThrow()).n).toBe(1);
+      expect(((failed[0] as PromiseRejectedResult).reason as GroundworkError).code).toBe(
+        'DB_ERR_SERIALIZATION_FAILURE',
+      );
+      expect(
+        (await db.kysely.selectFrom('counter').select('n').where('id', '=', 2).executeTakeFirstOrThrow()).n,
+      ).toBe(1);
     });
 
     it('maps constraint errors to stable codes at the driver boundary', async () => {
@@ -197,18 +240,18 @@ for (const target of targets) {
       expect(await codeOf(db.kysely.insertInto('parents').values({ id: 50, name: 'other' }).execute())).toBe(
         'DB_ERR_UNIQUE_VIOLATION',
       );
-      expect(await codeOf(db.kysely.insertInto('children').values({ id: 501, parent_id: 9999 }).execute())).toBe(
-        'DB_ERR_FOREIGN_KEY_VIOLATION',
-      );
+      expect(
+        await codeOf(db.kysely.insertInto('children').values({ id: 501, parent_id: 9999 }).execute()),
+      ).toBe('DB_ERR_FOREIGN_KEY_VIOLATION');
       expect(await codeOf(db.kysely.deleteFrom('parents').where('id', '=', 50).execute())).toBe(
         'DB_ERR_FOREIGN_KEY_VIOLATION',
       );
       expect(await codeOf(db.kysely.insertInto('parents').values({ id: 52, name: null }).execute())).toBe(
         'DB_ERR_NOT_NULL_VIOLATION',
       );
-      expect(await codeOf(db.kysely.insertInto('parents').values({ id: 53, name: 'neg', qty: -1 }).execute())).toBe(
-        'DB_ERR_CHECK_VIOLATION',
-      );
+      expect(
+        await codeOf(db.kysely.insertInto('parents').values({ id: 53, name: 'neg', qty: -1 }).execute()),
+      ).toBe('DB_ERR_CHECK_VIOLATION');
     });
 
     it('maps any other engine error to DB_ERR_QUERY without exposing the engine message', async () => {
@@ -245,7 +288,10 @@ for (const target of targets) {
       await fresh.start();
       try {
         const failing = [
-          { id: '0001_ok', up: (k: typeof fresh.kysely) => k.schema.createTable('m_ok').addColumn('id', 'integer').execute() },
+          {
+            id: '0001_ok',
+            up: (k: typeof fresh.kysely) => k.schema.createTable('m_ok').addColumn('id', 'integer').execute(),
+          },
           {
             id: '0002_bad',
             up: async (k: typeof fresh.kysely) => {
@@ -257,7 +303,9 @@ for (const target of targets) {
         expect(await codeOf(migrate(fresh, failing))).toBe('DB_ERR_MIGRATION_FAILED');
         // Even the bookkeeping table, created in the same transaction, is gone.
         for (const table of ['m_ok', 'm_bad', MIGRATIONS_TABLE]) {
-          expect(await codeOf(sql`select * from ${sql.table(table)}`.execute(fresh.kysely))).toBe('DB_ERR_QUERY');
+          expect(await codeOf(sql`select * from ${sql.table(table)}`.execute(fresh.kysely))).toBe(
+            'DB_ERR_QUERY',
+          );
         }
       } finally {
         await fresh.close();

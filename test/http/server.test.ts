@@ -12,7 +12,12 @@ beforeAll(async () => {
   gw = await startTestPlatform(
     {
       server: {
-        limits: { bodyBytes: 1024, headerBytes: 2048, headersTimeoutMs: 400, connectionsCheckIntervalMs: 100 },
+        limits: {
+          bodyBytes: 1024,
+          headerBytes: 2048,
+          headersTimeoutMs: 400,
+          connectionsCheckIntervalMs: 100,
+        },
       },
     },
     (platform) => {
@@ -57,7 +62,8 @@ describe('HTTP server: problem+json errors', () => {
     expect(response.status).toBe(500);
     const text = await response.clone().text();
     expect(await problem(response)).toMatchObject({ code: 'HTTP_ERR_INTERNAL', status: 500 });
-    for (const leak of ['secret_table', 'internal.ts', '/srv/', 'at ', 'Error:']) expect(text).not.toContain(leak);
+    for (const leak of ['secret_table', 'internal.ts', '/srv/', 'at ', 'Error:'])
+      expect(text).not.toContain(leak);
     // …but the operator sees it in the log, under the same request id.
     const logged = gw.logs().find((line) => line.msg === 'request failed');
     expect(JSON.stringify(logged)).toContain('secret_table');
@@ -99,7 +105,10 @@ describe('HTTP server: limits and hardening', () => {
   });
 
   it('request head over the limit → 431 problem+json and the connection closed', async () => {
-    const result = await rawExchange(port, `GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(4000)}\r\n\r\n`);
+    const result = await rawExchange(
+      port,
+      `GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(4000)}\r\n\r\n`,
+    );
     expect(result.status).toBe(431);
     expect(rawBody(result.text)).toMatchObject({ code: 'HTTP_ERR_HEADERS_TOO_LARGE', status: 431 });
     expect(result.closedByServer).toBe(true);
@@ -149,14 +158,21 @@ describe('HTTP server: observability', () => {
   it('/metrics counts requests in the latency histogram by route template', async () => {
     const count = async () => {
       const text = await (await fetch(`${gw.url}/metrics`)).text();
-      const match = /http_request_duration_seconds_count\{method="GET",route="\/healthz",status_class="2xx"\} (\d+)/.exec(text);
+      const match =
+        /http_request_duration_seconds_count\{method="GET",route="\/healthz",status_class="2xx"\} (\d+)/.exec(
+          text,
+        );
       return match ? Number(match[1]) : 0;
     };
     const before = await count();
-    await Promise.all(Array.from({ length: 7 }, () => fetch(`${gw.url}/healthz`).then((r) => r.arrayBuffer())));
+    await Promise.all(
+      Array.from({ length: 7 }, () => fetch(`${gw.url}/healthz`).then((r) => r.arrayBuffer())),
+    );
     expect((await count()) - before).toBe(7);
     const text = await (await fetch(`${gw.url}/metrics`)).text();
-    expect(text).toContain('http_request_duration_seconds_bucket{le="0.005",method="GET",route="/healthz",status_class="2xx"}');
+    expect(text).toContain(
+      'http_request_duration_seconds_bucket{le="0.005",method="GET",route="/healthz",status_class="2xx"}',
+    );
   });
 
   it('keeps a safe incoming X-Request-Id, replaces an unsafe one', async () => {

@@ -80,11 +80,16 @@ describe('TLS listener (dev certificate)', () => {
   it('redirects plain HTTP to HTTPS with 308, keeping path and query', async () => {
     const response = await fetch(`http://127.0.0.1:${redirectPort}/healthz?probe=1`, { redirect: 'manual' });
     expect(response.status).toBe(308);
-    expect(response.headers.get('location')).toBe(`https://127.0.0.1:${gw.platform.http.port}/healthz?probe=1`);
+    expect(response.headers.get('location')).toBe(
+      `https://127.0.0.1:${gw.platform.http.port}/healthz?probe=1`,
+    );
   });
 
   it('reuses the generated certificate on the next start', async () => {
-    const second = await startTestPlatform({ dataDir: gw.platform.config.dataDir, server: { tls: { dev: true } } });
+    const second = await startTestPlatform({
+      dataDir: gw.platform.config.dataDir,
+      server: { tls: { dev: true } },
+    });
     try {
       expect(readFileSync(join(gw.platform.config.dataDir, 'tls', 'dev-cert.pem'))).toEqual(ca);
     } finally {

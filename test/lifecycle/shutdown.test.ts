@@ -18,7 +18,11 @@ async function startSlowServer(env: Record<string, string> = {}): Promise<{ run:
 }
 
 async function slowRequestStarted(run: Spawned): Promise<void> {
-  await waitFor(() => run.stdout().includes('slow request started'), { timeoutMs: 10_000, intervalMs: 10, what: 'slow request to start' });
+  await waitFor(() => run.stdout().includes('slow request started'), {
+    timeoutMs: 10_000,
+    intervalMs: 10,
+    what: 'slow request to start',
+  });
 }
 
 describe('graceful shutdown (real process)', () => {
@@ -27,7 +31,11 @@ describe('graceful shutdown (real process)', () => {
     const inFlight = fetch(`${url}/test/slow?ms=1500`);
     await slowRequestStarted(run);
     run.child.kill('SIGTERM');
-    await waitFor(() => run.stdout().includes('shutting down'), { timeoutMs: 5_000, intervalMs: 10, what: 'shutdown to begin' });
+    await waitFor(() => run.stdout().includes('shutting down'), {
+      timeoutMs: 5_000,
+      intervalMs: 10,
+      what: 'shutdown to begin',
+    });
 
     const response = await inFlight;
     expect(response.status).toBe(200);
@@ -60,7 +68,11 @@ describe('graceful shutdown (real process)', () => {
     const inFlight = fetch(`${url}/test/slow?ms=30000`).catch(() => 'connection cut');
     await slowRequestStarted(run);
     run.child.kill('SIGTERM');
-    await waitFor(() => run.stdout().includes('shutting down'), { timeoutMs: 5_000, intervalMs: 10, what: 'shutdown to begin' });
+    await waitFor(() => run.stdout().includes('shutting down'), {
+      timeoutMs: 5_000,
+      intervalMs: 10,
+      what: 'shutdown to begin',
+    });
     run.child.kill('SIGINT');
     const { code } = await run.exited;
     expect(code).toBe(130);

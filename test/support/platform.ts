@@ -23,7 +23,10 @@ export async function startTestPlatform(
 ): Promise<TestPlatform> {
   const dataDir = mkdtempSync(join(tmpdir(), 'gw-test-'));
   const config = resolveConfig({
-    file: { path: 'test overrides', values: { dataDir, ...overrides, server: { port: 0, ...(overrides.server as object) } } },
+    file: {
+      path: 'test overrides',
+      values: { dataDir, ...overrides, server: { port: 0, ...(overrides.server as object) } },
+    },
   });
   const lines: string[] = [];
   const logger = createLogger('info', { write: (line: string) => void lines.push(line) });

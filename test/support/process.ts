@@ -1,9 +1,12 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { waitFor } from '../harness/engines.js';
 
 const CLI = fileURLToPath(new URL('./groundwork-cli.ts', import.meta.url));
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+// An absolute loader path, so spawned processes find tsx whatever their working directory.
+const TSX_LOADER = pathToFileURL(join(ROOT, 'node_modules', 'tsx', 'dist', 'loader.mjs')).href;
 
 export interface Spawned {
   child: ChildProcess;
@@ -14,7 +17,7 @@ export interface Spawned {
 
 /** Spawns a TypeScript entry file with tsx, capturing output. Killed by PID if the test forgets. */
 export function spawnTs(file: string, args: string[], env: NodeJS.ProcessEnv = {}, cwd = ROOT): Spawned {
-  const child = spawn(process.execPath, ['--import', 'tsx', file, ...args], {
+  const child = spawn(process.execPath, ['--import', TSX_LOADER, file, ...args], {
     cwd,
     env: { ...cleanEnv(), ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -60,7 +63,8 @@ export async function waitForStarted(run: Spawned, timeoutMs = 20_000): Promise<
   let url = '';
   await waitFor(
     () => {
-      if (run.child.exitCode !== null) throw new Error(`server exited early:\n${run.stderr()}\n${run.stdout()}`);
+      if (run.child.exitCode !== null)
+        throw new Error(`server exited early:\n${run.stderr()}\n${run.stdout()}`);
       const match = /"url":"([^"]+)"[^\n]*"msg":"groundwork started"/.exec(run.stdout());
       if (match) url = match[1]!;
       return Boolean(match);
@@ -73,7 +77,8 @@ export async function waitForStarted(run: Spawned, timeoutMs = 20_000): Promise<
 /** The environment without GROUNDWORK_* from the developer's shell, so tests see defaults. */
 function cleanEnv(): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
-  for (const [key, value] of Object.entries(process.env)) if (!key.startsWith('GROUNDWORK_')) env[key] = value;
+  for (const [key, value] of Object.entries(process.env))
+    if (!key.startsWith('GROUNDWORK_')) env[key] = value;
   return env;
 }
 

@@ -25,7 +25,12 @@ export function rawExchange(port: number, payload: string | Buffer, timeoutMs = 
       socket.destroy();
       const text = Buffer.concat(chunks).toString('latin1');
       const match = /^HTTP\/1\.[01] (\d{3})/.exec(text);
-      resolve({ text, status: match ? Number(match[1]) : undefined, closedByServer, elapsedMs: performance.now() - started });
+      resolve({
+        text,
+        status: match ? Number(match[1]) : undefined,
+        closedByServer,
+        elapsedMs: performance.now() - started,
+      });
     };
     const timer = setTimeout(() => finish(false), timeoutMs);
     socket.on('data', (chunk) => chunks.push(chunk));

@@ -83,7 +83,10 @@ export function translateSqliteError(error: unknown): GroundworkError {
     case 'SQLITE_CONSTRAINT_TRIGGER':
       // ON DELETE RESTRICT is enforced by an internal trigger and reports this extended code.
       if (/FOREIGN KEY constraint failed/.test(message)) {
-        return new GroundworkError('DB_ERR_FOREIGN_KEY_VIOLATION', { detail: 'The change breaks a reference between records.', cause: error });
+        return new GroundworkError('DB_ERR_FOREIGN_KEY_VIOLATION', {
+          detail: 'The change breaks a reference between records.',
+          cause: error,
+        });
       }
       return new GroundworkError('DB_ERR_QUERY', { cause: error });
     default:

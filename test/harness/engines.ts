@@ -1,0 +1,147 @@
+import { execFileSync } from 'node:child_process';
+import { accessSync, constants, readdirSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { delimiter, join } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
+
+export type Engine = 'postgres' | 'redis';
+
+/** Binaries each engine needs, and the Debian package that provides them. */
+const ENGINE_BINARIES: Record<Engine, { binaries: readonly string[]; aptPackage: string }> = {
+  postgres: { binaries: ['initdb', 'postgres'], aptPackage: 'postgresql' },
+  redis: { binaries: ['redis-server'], aptPackage: 'redis-server' },
+};
+
+const POSTGRES_LIB = '/usr/lib/postgresql';
+
+const binaryCache = new Map<string, string | undefined>();
+
+/** `/usr/lib/postgresql/<version>/bin`, newest version first. */
+function postgresBinDirs(): string[] {
+  let versions: string[];
+  try {
+    versions = readdirSync(POSTGRES_LIB);
+  } catch {
+    return [];
+  }
+  return versions
+    .filter((version) => /^\d+(\.\d+)?$/.test(version))
+    .sort((a, b) => Number.parseFloat(b) - Number.parseFloat(a))
+    .map((version) => join(POSTGRES_LIB, version, 'bin'));
+}
+
+/** A file that exists, is executable and answers `--version` (so a broken stub does not count). */
+function runs(path: string): boolean {
+  try {
+    accessSync(path, constants.X_OK);
+    execFileSync(path, ['--version'], { stdio: 'pipe', timeout: 5_000 });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Finds an engine binary: the versioned PostgreSQL directories first (newest first; Debian does not
+ * put `initdb`/`postgres` on PATH), then PATH. Only candidates that run `--version` are returned.
+ */
+export function findBinary(name: string): string | undefined {
+  if (binaryCache.has(name)) return binaryCache.get(name);
+  const pathDirs = (process.env.PATH ?? '').split(delimiter).filter((dir) => dir !== '');
+  let found: string | undefined;
+  for (const dir of [...postgresBinDirs(), ...pathDirs]) {
+    const candidate = join(dir, name);
+    if (runs(candidate)) {
+      found = candidate;
+      break;
+    }
+  }
+  binaryCache.set(name, found);
+  return found;
+}
+
+/** CI sets `GROUNDWORK_REQUIRE_ENGINES=1`: a missing engine fails the run instead of skipping suites. */
+export function requireEngines(): boolean {
+  return process.env.GROUNDWORK_REQUIRE_ENGINES === '1';
+}
+
+/**
+ * Whether the engine's binaries are installed. When they are not: throws if engines are required,
+ * otherwise prints one loud notice (once per run) and returns false so suites can `skipIf`.
+ */
+export function engineAvailable(engine: Engine): boolean {
+  const { binaries, aptPackage } = ENGINE_BINARIES[engine];
+  const missing = binaries.filter((name) => findBinary(name) === undefined);
+  if (missing.length === 0) return true;
+  if (requireEngines()) {
+    throw new Error(
+      `GROUNDWORK_REQUIRE_ENGINES=1 but ${engine} binaries are missing: ${missing.join(', ')} ` +
+        `(install with: apt-get install -y --no-install-recommends ${aptPackage})`,
+    );
+  }
+  // Vitest's global setup and every worker process ask; the environment variable, inherited by the
+  // workers, keeps it to one notice per run.
+  const noticeVariable = `GROUNDWORK_SKIP_NOTICE_${engine.toUpperCase()}`;
+  if (process.env[noticeVariable] !== '1') {
+    process.env[noticeVariable] = '1';
+    process.stderr.write(
+      `\n*** SKIPPING ${engine} suites: binaries not found (${missing.join(', ')}; ` +
+        `install ${aptPackage}) ***\n\n`,
+    );
+  }
+  return false;
+}
+
+const PORT_MIN = 15_000;
+const PORT_MAX = 32_000;
+
+function tryBind(port: number): Promise<boolean> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', (error: NodeJS.ErrnoException) => {
+      if (error.code === 'EADDRINUSE' || error.code === 'EACCES') resolve(false);
+      else reject(error);
+    });
+    server.listen({ port, host: '127.0.0.1', exclusive: true }, () => {
+      server.close(() => resolve(true));
+    });
+  });
+}
+
+/**
+ * A random port in 15000–32000 (below the kernel's ephemeral range, so outgoing connections cannot
+ * take it) that can be bound on 127.0.0.1 right now. Another process may still take it before the
+ * engine binds it: the engine starters retry on a bind failure.
+ */
+export async function freePort(): Promise<number> {
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const port = PORT_MIN + Math.floor(Math.random() * (PORT_MAX - PORT_MIN + 1));
+    if (await tryBind(port)) return port;
+  }
+  throw new Error(`freePort: no bindable port found in ${PORT_MIN}-${PORT_MAX} after 100 attempts`);
+}
+
+export interface WaitForOptions {
+  timeoutMs: number;
+  /** Pause between polls; default 50 ms. */
+  intervalMs?: number;
+  /** What is awaited, for the timeout message ("PostgreSQL on port 15432 to accept queries"). */
+  what: string;
+}
+
+/**
+ * Polls `condition` until it returns true. Throws on timeout; an error thrown by `condition` stops the
+ * wait at once (use that to fail fast, e.g. when the process being awaited has exited).
+ */
+export async function waitFor(
+  condition: () => Promise<boolean> | boolean,
+  { timeoutMs, intervalMs = 50, what }: WaitForOptions,
+): Promise<void> {
+  const started = Date.now();
+  for (;;) {
+    if (await condition()) return;
+    const elapsed = Date.now() - started;
+    if (elapsed >= timeoutMs) throw new Error(`Timed out after ${elapsed} ms waiting for ${what}`);
+    await delay(Math.min(intervalMs, timeoutMs - elapsed));
+  }
+}
