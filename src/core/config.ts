@@ -16,6 +16,119 @@ const int = (min: number, max: number) => z.coerce.number().int().min(min).max(m
 const port = int(0, 65535);
 const optionalPath = z.string().min(1).optional();
 
+const ipRulesSchema = z.strictObject({
+  allow: z.array(z.string().min(1)).default([]),
+  deny: z.array(z.string().min(1)).default([]),
+});
+
+const corsSchema = z.strictObject({
+  enabled: bool.default(false).describe('Answer CORS preflights and add CORS headers for allowed origins.'),
+  origins: z
+    .array(z.string().min(1))
+    .default([])
+    .describe(
+      'Allowed origins: exact ("https://app.example.com"), wildcard subdomain ("https://*.example.com"), regex ("/^https:\\/\\/.+\\.test$/"), or ["*"].',
+    ),
+  methods: z.array(z.string().min(1)).default(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE']),
+  allowedHeaders: z
+    .union([z.literal('*'), z.array(z.string().min(1))])
+    .default([
+      'authorization',
+      'content-type',
+      'idempotency-key',
+      'if-match',
+      'if-none-match',
+      'x-request-id',
+    ]),
+  exposedHeaders: z
+    .array(z.string().min(1))
+    .default([
+      'ratelimit',
+      'ratelimit-policy',
+      'retry-after',
+      'x-request-id',
+      'etag',
+      'location',
+      'link',
+      'idempotent-replayed',
+    ]),
+  credentials: bool.default(false),
+  maxAgeS: int(0, 86_400).default(600),
+});
+
+const rateLimitPolicySchema = z.strictObject({
+  name: z.string().regex(/^[a-z][a-z0-9_-]{0,31}$/),
+  algorithm: z.enum(['fixed-window', 'sliding-window-log', 'sliding-window-counter', 'token-bucket', 'gcra']),
+  limit: int(1, 1_000_000_000),
+  windowMs: int(1, 31 * 24 * 3_600_000),
+});
+
+const rateLimitSchema = z.strictObject({
+  enabled: bool.default(false).describe('Rate-limit requests (429 + Retry-After + RateLimit headers).'),
+  storeUrl: z
+    .string()
+    .min(1)
+    .optional()
+    .describe('redis://… to share limits across nodes; default: in-process memory.'),
+  keyPrefix: z.string().default('gw:rl:'),
+  failMode: z
+    .enum(['open', 'closed'])
+    .default('open')
+    .describe('When the store is unreachable: allow (open) or refuse with 503 (closed).'),
+  key: z
+    .array(z.enum(['ip', 'user', 'api-key', 'route']))
+    .min(1)
+    .default(['ip'])
+    .describe(
+      'What identifies a caller for limits; several parts are combined. user/api-key fall back to ip for anonymous calls.',
+    ),
+  policies: z
+    .array(rateLimitPolicySchema)
+    .min(1)
+    .default([{ name: 'default', algorithm: 'sliding-window-counter', limit: 600, windowMs: 60_000 }])
+    .describe('Every policy must allow a request (e.g. a 1 s burst limit and an hourly quota).'),
+});
+
+const concurrencySchema = z.strictObject({
+  maxInFlight: int(0, 1_000_000)
+    .default(0)
+    .describe(
+      'Requests processed at once per route before the excess gets 503 + Retry-After (load shedding); 0 = no limit.',
+    ),
+  retryAfterS: int(1, 3_600).default(1),
+});
+
+const idempotencySchema = z.strictObject({
+  enabled: bool
+    .default(true)
+    .describe(
+      'Honour Idempotency-Key on the listed methods: replay the stored response, 409 while in flight, 422 for a different request.',
+    ),
+  methods: z.array(z.enum(['POST', 'PATCH', 'PUT', 'DELETE'])).default(['POST', 'PATCH']),
+  required: bool
+    .default(false)
+    .describe('Refuse (400) requests on those methods that carry no Idempotency-Key.'),
+  ttlMs: int(1_000, 30 * 24 * 3_600_000)
+    .default(24 * 3_600_000)
+    .describe('How long a key and its stored response are kept.'),
+  leaseMs: int(100, 3_600_000)
+    .default(30_000)
+    .describe('How long an unfinished request holds its key before a retry may run again (crash recovery).'),
+  sweepIntervalMs: int(1_000, 24 * 3_600_000)
+    .default(60_000)
+    .describe('How often expired keys are deleted.'),
+});
+
+const routeOverrideSchema = z.strictObject({
+  path: z.string().regex(/^\/[^\s]*$/, 'must start with / (a trailing * matches any suffix)'),
+  methods: z.array(z.string().min(1)).optional(),
+  ipRules: ipRulesSchema.partial().optional(),
+  cors: z.strictObject({ enabled: bool }).optional(),
+  rateLimit: rateLimitSchema.partial().optional(),
+  concurrency: concurrencySchema.partial().optional(),
+  idempotency: idempotencySchema.partial().optional(),
+});
+
 export const configSchema = z.strictObject({
   dataDir: z
     .string()
@@ -91,6 +204,40 @@ export const configSchema = z.strictObject({
       drainTimeoutMs: int(0, 600_000)
         .default(10_000)
         .describe('On SIGTERM/SIGINT, how long in-flight requests may finish before connections are cut.'),
+    })
+    .prefault({}),
+  gateway: z
+    .strictObject({
+      trustedProxies: z
+        .array(z.string().min(1))
+        .default(['127.0.0.0/8', '::1'])
+        .describe(
+          'Peers (IPs or CIDRs) whose X-Forwarded-For / Forwarded headers are believed when finding the client IP.',
+        ),
+      ipRules: ipRulesSchema
+        .prefault({})
+        .describe(
+          'Client IP allow/deny lists (CIDR, IPv4 and IPv6). Deny wins; a non-empty allow list admits only its ranges.',
+        ),
+      cors: corsSchema.prefault({}),
+      rateLimit: rateLimitSchema.prefault({}),
+      concurrency: concurrencySchema.prefault({}),
+      idempotency: idempotencySchema.prefault({}),
+      securityHeaders: z
+        .strictObject({
+          enabled: bool
+            .default(true)
+            .describe(
+              'Send X-Content-Type-Options, Referrer-Policy, X-Frame-Options and a CSP on every response.',
+            ),
+        })
+        .prefault({}),
+      routes: z
+        .array(routeOverrideSchema)
+        .default([])
+        .describe(
+          'Per-route overrides, first match wins: { path: "/api/v1/*", methods?: [...], cors?, rateLimit?, concurrency?, idempotency?, ipRules? }.',
+        ),
     })
     .prefault({}),
   db: z

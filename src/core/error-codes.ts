@@ -40,6 +40,16 @@ export const errorCodes = {
   DB_ERR_QUERY: { status: 500, title: 'Database Error' },
   DB_ERR_UNSUPPORTED_URL: { status: 500, title: 'Unsupported Database URL' },
   DB_ERR_MIGRATION_FAILED: { status: 500, title: 'Migration Failed' },
+  // Gateway policies (src/gateway): idempotency keys, rate limits, load shedding.
+  GATEWAY_ERR_IDEMPOTENCY_KEY_MISSING: { status: 400, title: 'Idempotency-Key Required' },
+  GATEWAY_ERR_IDEMPOTENCY_KEY_INVALID: { status: 400, title: 'Invalid Idempotency-Key' },
+  GATEWAY_ERR_IDEMPOTENCY_IN_PROGRESS: { status: 409, title: 'Request Already In Progress' },
+  GATEWAY_ERR_IDEMPOTENCY_KEY_REUSED: {
+    status: 422,
+    title: 'Idempotency-Key Reused For A Different Request',
+  },
+  GATEWAY_ERR_RATE_LIMITED: { status: 429, title: 'Too Many Requests' },
+  GATEWAY_ERR_OVERLOADED: { status: 503, title: 'Overloaded, Retry Later' },
 } as const satisfies Record<string, ErrorCodeInfo>;
 
 export type ErrorCode = keyof typeof errorCodes;
