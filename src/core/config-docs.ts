@@ -13,7 +13,7 @@ interface JsonSchemaNode {
 
 /** The README's configuration table, generated from the schema (a test keeps README in step). */
 export function renderConfigTable(): string {
-  const root = z.toJSONSchema(configSchema, { io: 'input', unrepresentable: 'any' }) as JsonSchemaNode;
+  const root = z.toJSONSchema(configSchema, { io: 'output', unrepresentable: 'any' }) as JsonSchemaNode;
   const rows: string[] = [
     '| key | environment | flag | default | allowed | meaning |',
     '| --- | --- | --- | --- | --- | --- |',

@@ -121,6 +121,8 @@ export async function freePort(): Promise<number> {
   throw new Error(`freePort: no bindable port found in ${PORT_MIN}-${PORT_MAX} after 100 attempts`);
 }
 
+const EXPIRED = Symbol('expired');
+
 export interface WaitForOptions {
   timeoutMs: number;
   /** Pause between polls; default 50 ms. */
@@ -130,18 +132,28 @@ export interface WaitForOptions {
 }
 
 /**
- * Polls `condition` until it returns true. Throws on timeout; an error thrown by `condition` stops the
- * wait at once (use that to fail fast, e.g. when the process being awaited has exited).
+ * Polls `condition` until it returns true. Throws on timeout, also when a single call of `condition`
+ * never settles; an error thrown by `condition` stops the wait at once (use that to fail fast, e.g.
+ * when the process being awaited has exited).
  */
 export async function waitFor(
   condition: () => Promise<boolean> | boolean,
   { timeoutMs, intervalMs = 50, what }: WaitForOptions,
 ): Promise<void> {
   const started = Date.now();
+  const timedOut = (): Error => new Error(`Timed out after ${Date.now() - started} ms waiting for ${what}`);
   for (;;) {
-    if (await condition()) return;
-    const elapsed = Date.now() - started;
-    if (elapsed >= timeoutMs) throw new Error(`Timed out after ${elapsed} ms waiting for ${what}`);
-    await delay(Math.min(intervalMs, timeoutMs - elapsed));
+    const remaining = timeoutMs - (Date.now() - started);
+    if (remaining <= 0) throw timedOut();
+    const controller = new AbortController();
+    const deadline = delay(remaining, EXPIRED, { signal: controller.signal }).catch(() => EXPIRED);
+    try {
+      const result = await Promise.race([condition(), deadline]);
+      if (result === EXPIRED) throw timedOut();
+      if (result) return;
+    } finally {
+      controller.abort();
+    }
+    await delay(Math.max(0, Math.min(intervalMs, timeoutMs - (Date.now() - started))));
   }
 }

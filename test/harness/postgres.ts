@@ -10,6 +10,7 @@ import {
   exited,
   forgetTempDir,
   hasExited,
+  logSize,
   spawnEngine,
   stopChild,
   tailFile,
@@ -83,7 +84,11 @@ export async function createDatabaseAt(adminUrl: string, prefix?: string): Promi
 
 /** One connect + `select 1`; false on any error. */
 async function answersQuery(url: string): Promise<boolean> {
-  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 2_000 });
+  const client = new pg.Client({
+    connectionString: url,
+    connectionTimeoutMillis: 2_000,
+    query_timeout: 2_000,
+  });
   let connected = false;
   try {
     await client.connect();
@@ -123,8 +128,9 @@ function childEnv(): NodeJS.ProcessEnv {
 
 function requireBinary(name: string): string {
   const path = findBinary(name);
-  if (path === undefined)
+  if (path === undefined) {
     throw new Error(`PostgreSQL binary '${name}' not found (install: apt-get install postgresql)`);
+  }
   return path;
 }
 
@@ -178,6 +184,8 @@ export async function startPostgres(options: StartPostgresOptions = {}): Promise
   const url = (database = 'postgres'): string => `postgres://postgres@${HOST}:${port}/${database}`;
 
   const launch = async (): Promise<ChildProcess> => {
+    const logStart = logSize(logFile);
+    const newLog = (): string => tailFile(logFile, 30, logStart);
     const settings = SERVER_SETTINGS.flatMap((setting) => ['-c', setting]);
     // SIGQUIT (immediate shutdown) from the exit hook makes the postmaster end its backends too.
     const proc = spawnEngine(postgres, ['-D', dataDir, '-p', String(port), '-k', dir, ...settings], {
@@ -191,7 +199,7 @@ export async function startPostgres(options: StartPostgresOptions = {}): Promise
           const ready = await Promise.race([answersQuery(url()), exited(proc).then(() => false)]);
           if (hasExited(proc)) {
             throw new EarlyExit(
-              `postgres exited during startup (${proc.exitCode ?? proc.signalCode}):\n${tailFile(logFile)}`,
+              `postgres exited during startup (${proc.exitCode ?? proc.signalCode}):\n${newLog()}`,
             );
           }
           return ready;
@@ -201,7 +209,9 @@ export async function startPostgres(options: StartPostgresOptions = {}): Promise
     } catch (error) {
       await stopChild(proc, 'SIGQUIT', 2_000);
       if (error instanceof EarlyExit) throw error;
-      throw new Error(`${(error as Error).message}; log tail:\n${tailFile(logFile)}`, { cause: error });
+      throw new Error(`${(error as Error).message}; log tail:\n${newLog()}`, {
+        cause: error,
+      });
     }
     return proc;
   };

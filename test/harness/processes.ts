@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { closeSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, rmSync, statSync } from 'node:fs';
 
 /**
  * Engine processes and temp dirs this process started and has not cleaned up yet. They are ended by
@@ -148,10 +148,16 @@ export async function stopChild(
   }
 }
 
-/** The last `lines` lines of a log file, for error messages. */
-export function tailFile(path: string, lines = 30): string {
+/** Current size of a log file, to pass as `fromByte` to {@link tailFile} (0 if it does not exist). */
+export function logSize(path: string): number {
+  return statSync(path, { throwIfNoEntry: false })?.size ?? 0;
+}
+
+/** The last `lines` lines of a log file written since `fromByte`, for error messages. */
+export function tailFile(path: string, lines = 30, fromByte = 0): string {
   try {
-    return readFileSync(path, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
+    const text = readFileSync(path).subarray(fromByte).toString('utf8');
+    return text.trimEnd().split('\n').slice(-lines).join('\n');
   } catch {
     return '(no log)';
   }

@@ -9,6 +9,7 @@ import {
   exited,
   forgetTempDir,
   hasExited,
+  logSize,
   spawnEngine,
   stopChild,
   tailFile,
@@ -113,6 +114,8 @@ export async function startRedis(options: StartRedisOptions = {}): Promise<Redis
   let destroyed = false;
 
   const launch = async (): Promise<ChildProcess> => {
+    const logStart = logSize(logFile);
+    const newLog = (): string => tailFile(logFile, 30, logStart);
     const args = ['--bind', HOST, '--port', String(port), '--save', '', '--appendonly', 'no', '--dir', dir];
     const proc = spawnEngine(binary, args, { cwd: dir, logFile, exitSignal: 'SIGKILL' });
     try {
@@ -122,7 +125,7 @@ export async function startRedis(options: StartRedisOptions = {}): Promise<Redis
           const ready = await Promise.race([answersPing(port), exited(proc).then(() => false)]);
           if (hasExited(proc)) {
             throw new EarlyExit(
-              `redis-server exited during startup (${proc.exitCode ?? proc.signalCode}):\n${tailFile(logFile)}`,
+              `redis-server exited during startup (${proc.exitCode ?? proc.signalCode}):\n${newLog()}`,
             );
           }
           return ready;
@@ -132,7 +135,9 @@ export async function startRedis(options: StartRedisOptions = {}): Promise<Redis
     } catch (error) {
       await stopChild(proc, 'SIGKILL', 2_000);
       if (error instanceof EarlyExit) throw error;
-      throw new Error(`${(error as Error).message}; log tail:\n${tailFile(logFile)}`, { cause: error });
+      throw new Error(`${(error as Error).message}; log tail:\n${newLog()}`, {
+        cause: error,
+      });
     }
     return proc;
   };
