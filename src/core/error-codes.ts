@@ -50,6 +50,13 @@ export const errorCodes = {
   },
   GATEWAY_ERR_RATE_LIMITED: { status: 429, title: 'Too Many Requests' },
   GATEWAY_ERR_OVERLOADED: { status: 503, title: 'Overloaded, Retry Later' },
+  GATEWAY_ERR_IP_DENIED: { status: 403, title: 'Client Address Not Allowed' },
+  GATEWAY_ERR_INVALID_CIDR: { status: 500, title: 'Invalid IP Address Or CIDR In Configuration' },
+  GATEWAY_ERR_INVALID_CORS: { status: 500, title: 'Invalid CORS Configuration' },
+  // Rate limiting (src/ratelimit): store failures and configuration errors.
+  RATELIMIT_ERR_STORE_UNAVAILABLE: { status: 503, title: 'Rate-Limit Store Unavailable' },
+  RATELIMIT_ERR_INVALID_POLICY: { status: 500, title: 'Invalid Rate-Limit Policy' },
+  RATELIMIT_ERR_INVALID_COST: { status: 500, title: 'Invalid Rate-Limit Cost' },
 } as const satisfies Record<string, ErrorCodeInfo>;
 
 export type ErrorCode = keyof typeof errorCodes;
