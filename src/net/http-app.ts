@@ -87,7 +87,8 @@ export function createHttpApp(options: HttpAppOptions): HttpApp {
         route: request.routeOptions.url,
         status,
         durationMs: Math.round(reply.elapsedTime * 100) / 100,
-        remote: request.ip,
+        // The gateway's client IP (X-Forwarded-For from trusted proxies) when it has one.
+        remote: (request as { clientIp?: string }).clientIp || request.ip,
       },
       'request',
     );

@@ -6,6 +6,7 @@ import { Metrics } from '../core/metrics.js';
 import { Database } from '../db/database.js';
 import { migrate } from '../db/migrations/runner.js';
 import { systemMigrations } from '../db/migrations/system.js';
+import { Gateway } from '../gateway/pipeline.js';
 import { ensureDevCertificate, readTlsFiles } from '../net/dev-cert.js';
 import { createHttpApp } from '../net/http-app.js';
 import { HttpListener } from '../net/http-listener.js';
@@ -20,7 +21,7 @@ export interface PlatformOptions {
 
 /**
  * The composition root: turns a resolved config into wired components, started in dependency
- * order (database → migrations → HTTP) and closed in reverse.
+ * order (database → migrations → gateway → HTTP) and closed in reverse.
  */
 export class Platform {
   readonly config: ResolvedConfig;
@@ -66,6 +67,9 @@ export class Platform {
       port: config.server.port,
       drainTimeoutMs: config.server.drainTimeoutMs,
     });
+    // Gateway hooks go on before any route, so every route passes the same policy pipeline.
+    const gateway = new Gateway({ config, database, metrics, logger });
+    gateway.install(httpApp.app);
     const platform = new Platform(config, logger, metrics, database, http);
 
     platform.lifecycle.add(database);
@@ -76,6 +80,7 @@ export class Platform {
         close: async () => undefined,
       });
     }
+    platform.lifecycle.add(gateway);
     registerHealthRoutes(httpApp.app, { components: () => platform.lifecycle.components, metrics });
     platform.lifecycle.add(http);
     const redirectPort = config.server.tls.redirectPort;
