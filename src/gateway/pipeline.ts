@@ -11,7 +11,7 @@ import { type CompiledCors, compileCors, evaluateCors } from './cors.js';
 import { IdempotencyPolicy } from './idempotency/idempotency-policy.js';
 import { SqlIdempotencyStore } from './idempotency/sql-idempotency-store.js';
 import { CidrSet, clientIp, decideIp } from './ip-rules.js';
-import { ANONYMOUS, callerScope, type Principal } from './principal.js';
+import { ANONYMOUS, callerScope } from './principal.js';
 import { RateLimitGate } from './rate-limit-gate.js';
 import { type EffectivePolicies, RoutePolicies } from './route-policies.js';
 import { securityHeaders } from './security-headers.js';

@@ -97,7 +97,7 @@ function callerKey(request: FastifyRequest, policies: EffectivePolicies): string
         return principal.kind === 'user' ? `user=${principal.id}` : `ip=${request.clientIp}`;
       case 'api-key':
         return principal.kind === 'api-key' ? `key=${principal.id}` : `ip=${request.clientIp}`;
-      case 'route':
+      default:
         return `route=${request.method} ${request.routeOptions.url ?? '(unmatched)'}`;
     }
   });
