@@ -4,6 +4,13 @@ import { startTestPlatform, type TestPlatform } from '../support/platform.js';
 
 let gw: TestPlatform;
 let releaseSlow: (() => void) | undefined;
+/** Lets every waiting /test/slow handler finish. */
+function releaseAll(): void {
+  const release = releaseSlow;
+  releaseSlow = undefined;
+  release?.();
+}
+const slowWaiting = (): boolean => releaseSlow !== undefined;
 
 beforeAll(async () => {
   gw = await startTestPlatform(
@@ -143,7 +150,7 @@ describe('gateway: rate limit and load shedding', () => {
 
   it('sheds load past maxInFlight with 503 + Retry-After, and recovers', async () => {
     const first = [fetch(`${gw.url}/test/slow`), fetch(`${gw.url}/test/slow`)];
-    await waitFor(() => releaseSlow !== undefined, {
+    await waitFor(slowWaiting, {
       timeoutMs: 5_000,
       intervalMs: 5,
       what: 'slow requests to start',
@@ -159,16 +166,11 @@ describe('gateway: rate limit and load shedding', () => {
     );
     expect(third?.headers.get('retry-after')).toBe('3');
     expect(((await third?.json()) as { code: string }).code).toBe('GATEWAY_ERR_OVERLOADED');
-    releaseSlow?.();
-    releaseSlow = undefined;
+    releaseAll();
     expect((await Promise.all(first)).map((r) => r.status)).toEqual([200, 200]);
     const after = fetch(`${gw.url}/test/slow`);
-    await waitFor(() => releaseSlow !== undefined, {
-      timeoutMs: 5_000,
-      intervalMs: 5,
-      what: 'slot to be free again',
-    });
-    releaseSlow?.();
+    await waitFor(slowWaiting, { timeoutMs: 5_000, intervalMs: 5, what: 'slot to be free again' });
+    releaseAll();
     expect((await after).status).toBe(200);
   });
 });
