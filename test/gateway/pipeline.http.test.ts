@@ -3,14 +3,15 @@ import { waitFor } from '../harness/engines.js';
 import { startTestPlatform, type TestPlatform } from '../support/platform.js';
 
 let gw: TestPlatform;
-let releaseSlow: (() => void) | undefined;
+/** Resolvers of the /test/slow handlers now waiting. */
+let waiting: Array<() => void> = [];
 /** Lets every waiting /test/slow handler finish. */
 function releaseAll(): void {
-  const release = releaseSlow;
-  releaseSlow = undefined;
-  release?.();
+  const all = waiting;
+  waiting = [];
+  for (const release of all) release();
 }
-const slowWaiting = (): boolean => releaseSlow !== undefined;
+const slowWaiting = (n: number) => (): boolean => waiting.length >= n;
 
 beforeAll(async () => {
   gw = await startTestPlatform(
@@ -45,13 +46,7 @@ beforeAll(async () => {
       platform.app.get('/test/blocked', access, async () => ({ ok: true }));
       platform.app.get('/test/whoami', access, async (request) => ({ ip: request.clientIp }));
       platform.app.get('/test/slow', access, async () => {
-        await new Promise<void>((resolve) => {
-          const previous = releaseSlow;
-          releaseSlow = () => {
-            previous?.();
-            resolve();
-          };
-        });
+        await new Promise<void>((resolve) => waiting.push(resolve));
         return { ok: true };
       });
     },
@@ -143,19 +138,15 @@ describe('gateway: rate limit and load shedding', () => {
     expect(statuses).toEqual([200, 200, 200, 429, 429]);
     expect(last?.headers.get('ratelimit')).toMatch(/^"burst";r=0;t=\d+$/);
     expect(Number(last?.headers.get('retry-after'))).toBeGreaterThan(0);
-    expect(((await last?.json()) as { code: string }).code).toBe('GATEWAY_ERR_RATE_LIMITED');
+    expect(((await last!.json()) as { code: string }).code).toBe('GATEWAY_ERR_RATE_LIMITED');
     // Routes without the override are not limited and carry no RateLimit fields.
     expect((await fetch(`${gw.url}/test/whoami`)).headers.get('ratelimit')).toBeNull();
   });
 
   it('sheds load past maxInFlight with 503 + Retry-After, and recovers', async () => {
     const first = [fetch(`${gw.url}/test/slow`), fetch(`${gw.url}/test/slow`)];
-    await waitFor(slowWaiting, {
-      timeoutMs: 5_000,
-      intervalMs: 5,
-      what: 'slow requests to start',
-    });
     // Both slots are taken once both handlers are waiting.
+    await waitFor(slowWaiting(2), { timeoutMs: 5_000, intervalMs: 5, what: 'two slow requests to start' });
     let third: Response | undefined;
     await waitFor(
       async () => {
@@ -165,11 +156,11 @@ describe('gateway: rate limit and load shedding', () => {
       { timeoutMs: 5_000, intervalMs: 10, what: 'a third request to be shed' },
     );
     expect(third?.headers.get('retry-after')).toBe('3');
-    expect(((await third?.json()) as { code: string }).code).toBe('GATEWAY_ERR_OVERLOADED');
+    expect(((await third!.json()) as { code: string }).code).toBe('GATEWAY_ERR_OVERLOADED');
     releaseAll();
     expect((await Promise.all(first)).map((r) => r.status)).toEqual([200, 200]);
     const after = fetch(`${gw.url}/test/slow`);
-    await waitFor(slowWaiting, { timeoutMs: 5_000, intervalMs: 5, what: 'slot to be free again' });
+    await waitFor(slowWaiting(1), { timeoutMs: 5_000, intervalMs: 5, what: 'slot to be free again' });
     releaseAll();
     expect((await after).status).toBe(200);
   });
