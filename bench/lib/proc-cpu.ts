@@ -59,3 +59,21 @@ export function busyShare(from?: SystemCpuSample, to?: SystemCpuSample): number 
   if (!from || !to || to.total <= from.total) return undefined;
   return (to.busy - from.busy) / (to.total - from.total);
 }
+
+/**
+ * CPU time (user + system) of this process's children that have exited and been waited for
+ * (`cutime` + `cstime` in /proc/self/stat), in ms; undefined where /proc is missing. The difference
+ * around one child's whole life — a load generator such as wrk — is that child's CPU time.
+ */
+export function reapedChildrenCpuMs(): number | undefined {
+  try {
+    const stat = readFileSync('/proc/self/stat', 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // cutime and cstime are fields 16 and 17 (fields after comm start at 3).
+    const cutime = Number(fields[16 - 3]);
+    const cstime = Number(fields[17 - 3]);
+    return ((cutime + cstime) / ticksPerSecond()) * 1_000;
+  } catch {
+    return undefined;
+  }
+}

@@ -13,6 +13,10 @@ export interface WrkOptions {
   /** Per-request timeout (`--timeout`), in s; wrk's default is 2. */
   timeoutS?: number;
   headers?: Readonly<Record<string, string>>;
+  /** A wrk Lua script (`-s PATH`) that shapes the requests, e.g. a POST body or per-request headers. */
+  script?: string;
+  /** Arguments for the script's `init(args)`, passed after the URL as `-- ARG…`. */
+  scriptArgs?: readonly string[];
 }
 
 export interface WrkResult {
@@ -52,7 +56,11 @@ export async function runWrk(options: WrkOptions): Promise<WrkResult> {
     '--latency',
     ...(options.timeoutS === undefined ? [] : ['--timeout', `${options.timeoutS}s`]),
     ...Object.entries(options.headers ?? {}).flatMap(([name, value]) => ['-H', `${name}: ${value}`]),
+    ...(options.script === undefined ? [] : ['-s', options.script]),
     options.url,
+    ...(options.scriptArgs === undefined || options.scriptArgs.length === 0
+      ? []
+      : ['--', ...options.scriptArgs]),
   ];
   const child = spawn(wrkBinary(), args, { stdio: ['ignore', 'pipe', 'pipe'] });
   track(child);

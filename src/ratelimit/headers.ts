@@ -1,16 +1,19 @@
 /**
  * The response header fields of draft-ietf-httpapi-ratelimit-headers-11 (23 May 2026, the latest
- * revision; same syntax as -08 to -10), both Structured Fields Lists (RFC 8941) of Items whose value
- * is a String naming the policy:
+ * revision), both Structured Fields Lists (RFC 8941) of Items whose value is a String naming the
+ * policy:
  *
  *   RateLimit-Policy: "burst";q=10;w=1, "daily";q=1000;w=86400      (§3: quota q, window w seconds)
- *   RateLimit: "burst";r=0;t=1, "daily";r=998;t=86400               (§4: remaining r, effective window t)
+ *   RateLimit: "burst";r=0;t=1, "daily";r=998;t=86400               (§4: available r, effective window t)
  *
- * plus `Retry-After: <delay-seconds>` (RFC 9110 §10.2.3) on refused requests. The optional partition
- * key `pk` (§3.1.4, §4.1.3, a Byte Sequence) is added only when the caller supplies one; the quota
- * unit `qu` (§3.1.2) is left out because Groundwork counts requests, the default.
+ * plus `Retry-After: <delay-seconds>` (RFC 9110 §10.2.3) on refused requests. The syntax is the
+ * same as in -08 to -10; -11 redefined `t` from "seconds until additional quota is available" to
+ * the effective window, "the time within which the client can use no more than the available
+ * quota" (§4.1.2), which is what `formatRateLimit` sends. The optional partition key `pk` (§3.1.4,
+ * §4.1.3, a Byte Sequence) is added only when the caller supplies one; the quota unit `qu` (§3.1.2)
+ * is left out because Groundwork counts requests, the default. Members are joined with ", " as
+ * RFC 8941 §4.1.1 serializes Lists (the draft's examples omit the space; parsers accept both).
  */
-
 import type { RateLimitDecision, RateLimitPolicy } from './rate-limit-store.js';
 import type { PolicyDecision, RateLimitResult } from './rate-limiter.js';
 import {

@@ -86,8 +86,10 @@ export interface RateLimitStoreCapabilities {
  * A take of cost 0 is a pure query: it reports the state and never writes.
  *
  * Time comes from the caller (`nowMs`), never from the engine, so tests inject a clock and both
- * drivers give identical decisions. Per key, time does not run backwards: a `nowMs` earlier than the
- * key's last update (clock skew between nodes sharing Redis) is treated as that update's time.
+ * drivers give identical decisions. A `nowMs` earlier than the key's last update (clock skew between
+ * nodes sharing Redis) never makes a decision more lenient: fixed window, log and token bucket
+ * decide it as at the last update; the sliding counter and GCRA, whose states do not record that
+ * time, decide it at the earlier time, which for them is stricter.
  */
 export interface RateLimitStore {
   readonly capabilities: RateLimitStoreCapabilities;

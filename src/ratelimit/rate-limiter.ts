@@ -79,6 +79,7 @@ export class RateLimiter {
   readonly failMode: 'open' | 'closed';
   readonly #clock: () => number;
   readonly #onStoreError: ((error: GroundworkError) => void) | undefined;
+  readonly #maxCost: number;
   readonly #counters: RateLimiterCounters = {
     allowed: 0,
     denied: 0,
@@ -99,6 +100,7 @@ export class RateLimiter {
     this.failMode = options.failMode;
     this.#clock = options.clock ?? Date.now;
     this.#onStoreError = options.onStoreError;
+    this.#maxCost = Math.min(...this.policies.map((policy) => policy.limit));
   }
 
   /** A snapshot of the counters. */
@@ -112,21 +114,27 @@ export class RateLimiter {
    * `RATELIMIT_ERR_INVALID_COST` for a bad cost.
    */
   async check(key: string, cost = 1): Promise<RateLimitResult> {
-    validateCost(cost, this.policies);
+    if (!(Number.isSafeInteger(cost) && cost >= 0 && cost <= this.#maxCost))
+      validateCost(cost, this.policies);
     const nowMs = Math.floor(this.#clock());
-    let decisions: RateLimitDecision[];
+    const policies = this.policies;
+    let decisions: PolicyDecision[];
     try {
-      decisions = await this.store.takeAll(key, cost, nowMs, this.policies);
+      if (policies.length === 1) {
+        // The common case, without the arrays of takeAll.
+        decisions = [withPolicy(await this.store.take(key, cost, nowMs, policies[0]!), policies[0]!)];
+      } else {
+        const taken = await this.store.takeAll(key, cost, nowMs, policies);
+        decisions = taken.map((decision, i) => withPolicy(decision, policies[i]!));
+      }
     } catch (cause) {
       return this.#degraded(cause);
     }
-    const withPolicy = decisions.map(
-      (decision, i): PolicyDecision => ({ ...decision, policy: this.policies[i]! }),
-    );
-    const allowed = withPolicy.every((d) => d.allowed);
+    let allowed = true;
+    for (const decision of decisions) allowed &&= decision.allowed;
     if (allowed) this.#counters.allowed++;
     else this.#counters.denied++;
-    return { allowed, degraded: false, decision: mostRestrictive(withPolicy), decisions: withPolicy };
+    return { allowed, degraded: false, decision: mostRestrictive(decisions), decisions };
   }
 
   #degraded(cause: unknown): RateLimitResult {
@@ -152,9 +160,21 @@ export class RateLimiter {
   }
 }
 
+function withPolicy(d: RateLimitDecision, policy: RateLimitPolicy): PolicyDecision {
+  return {
+    allowed: d.allowed,
+    limit: d.limit,
+    remaining: d.remaining,
+    resetMs: d.resetMs,
+    retryAfterMs: d.retryAfterMs,
+    policy,
+  };
+}
+
 function mostRestrictive(decisions: readonly PolicyDecision[]): PolicyDecision {
   let best = decisions[0]!;
-  for (const d of decisions.slice(1)) {
+  for (let i = 1; i < decisions.length; i++) {
+    const d = decisions[i]!;
     if (best.allowed !== d.allowed) {
       if (!d.allowed) best = d;
     } else if (!d.allowed) {

@@ -42,3 +42,8 @@ export function denied(
 ): RateLimitDecision {
   return { allowed: false, limit, remaining, resetMs, retryAfterMs };
 }
+
+/** An allowed take's step: with `commit` only when it charges something (cost > 0). */
+export function charge<S>(decision: RateLimitDecision, cost: number, commit: () => S): AlgorithmStep<S> {
+  return cost > 0 ? { decision, commit } : { decision };
+}

@@ -1,4 +1,4 @@
-import { allowed, denied, type RateLimitAlgorithm } from './algorithm.js';
+import { allowed, charge, denied, type RateLimitAlgorithm } from './algorithm.js';
 
 export interface FixedWindowState {
   /** When the current window began: the first take after the previous window ended. */
@@ -34,10 +34,7 @@ export const fixedWindow: RateLimitAlgorithm<FixedWindowState> = {
       const charged = count + cost;
       const resetMs = charged > 0 ? startMs + windowMs - t : 0;
       const next: FixedWindowState = { startMs, count: charged };
-      return {
-        decision: allowed(limit, limit - charged, resetMs),
-        ...(cost > 0 ? { commit: () => next } : {}),
-      };
+      return charge(allowed(limit, limit - charged, resetMs), cost, () => next);
     }
     const resetMs = startMs + windowMs - t;
     return { decision: denied(limit, limit - count, resetMs, resetMs) };

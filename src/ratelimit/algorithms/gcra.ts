@@ -1,4 +1,4 @@
-import { allowed, denied, type RateLimitAlgorithm } from './algorithm.js';
+import { allowed, charge, denied, type RateLimitAlgorithm } from './algorithm.js';
 
 export interface GcraState {
   /**
@@ -43,10 +43,7 @@ export const gcra: RateLimitAlgorithm<GcraState> = {
       const newBacklog = backlog + need;
       const whole = Math.floor(newBacklog / limit);
       const next: GcraState = { tatMs: t + whole, rem: newBacklog - whole * limit };
-      return {
-        decision: allowed(limit, tokens - cost, Math.ceil(newBacklog / limit)),
-        ...(cost > 0 ? { commit: () => next } : {}),
-      };
+      return charge(allowed(limit, tokens - cost, Math.ceil(newBacklog / limit)), cost, () => next);
     }
     return {
       decision: denied(

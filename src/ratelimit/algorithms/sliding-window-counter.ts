@@ -1,4 +1,4 @@
-import { allowed, denied, type RateLimitAlgorithm } from './algorithm.js';
+import { allowed, charge, denied, type RateLimitAlgorithm } from './algorithm.js';
 
 export interface SlidingWindowCounterState {
   /** Start of the current window, a multiple of `windowMs`. */
@@ -44,10 +44,7 @@ export const slidingWindowCounter: RateLimitAlgorithm<SlidingWindowCounterState>
       const charged = curr + cost;
       const resetMs = resetAfter(charged, prev, startMs, t, windowMs);
       const next: SlidingWindowCounterState = { startMs, curr: charged, prev };
-      return {
-        decision: allowed(limit, available - cost, resetMs),
-        ...(cost > 0 ? { commit: () => next } : {}),
-      };
+      return charge(allowed(limit, available - cost, resetMs), cost, () => next);
     }
     const room = limit - curr - cost;
     // room ≥ 0: wait until prev's weight shrinks enough in this window (prev > 0, or it would fit).

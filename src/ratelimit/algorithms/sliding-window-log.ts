@@ -1,4 +1,4 @@
-import { allowed, denied, type RateLimitAlgorithm } from './algorithm.js';
+import { allowed, charge, denied, type RateLimitAlgorithm } from './algorithm.js';
 
 /**
  * The log: one entry per ms in which units were taken, oldest first, as two parallel arrays used
@@ -39,10 +39,7 @@ export const slidingWindowLog: RateLimitAlgorithm<SlidingWindowLogState> = {
     }
     if (used + cost <= limit) {
       const resetMs = cost > 0 ? windowMs : used > 0 ? newest! + windowMs - t : 0;
-      return {
-        decision: allowed(limit, limit - used - cost, resetMs),
-        ...(cost > 0 ? { commit: () => append(s, live, used, t, cost) } : {}),
-      };
+      return charge(allowed(limit, limit - used - cost, resetMs), cost, () => append(s, live, used, t, cost));
     }
     const need = used + cost - limit;
     let freed = 0;

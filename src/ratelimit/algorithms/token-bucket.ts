@@ -1,4 +1,4 @@
-import { allowed, denied, type RateLimitAlgorithm } from './algorithm.js';
+import { allowed, charge, denied, type RateLimitAlgorithm } from './algorithm.js';
 
 export interface TokenBucketState {
   /**
@@ -36,10 +36,7 @@ export const tokenBucket: RateLimitAlgorithm<TokenBucketState> = {
     if (need <= level) {
       const next: TokenBucketState = { level: level - need, lastMs: t };
       const resetMs = Math.ceil((capacity - next.level) / limit);
-      return {
-        decision: allowed(limit, tokens - cost, resetMs),
-        ...(cost > 0 ? { commit: () => next } : {}),
-      };
+      return charge(allowed(limit, tokens - cost, resetMs), cost, () => next);
     }
     return {
       decision: denied(
