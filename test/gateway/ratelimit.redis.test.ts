@@ -34,7 +34,9 @@ describe.skipIf(!redis.available)('rate limit shared by 3 Groundwork processes t
     const runs = [0, 1, 2].map((i) =>
       startCli(['start', '--config', configPath, '--port', '0', '--data-dir', join(dir, `node${i}`)]),
     );
-    for (const run of runs) nodes.push({ run, url: await waitForStarted(run) });
+    // Registered before waiting, so afterAll stops them even if one fails to start.
+    for (const run of runs) nodes.push({ run, url: '' });
+    for (const node of nodes) node.url = await waitForStarted(node.run);
   });
 
   afterAll(async () => {

@@ -66,6 +66,18 @@ export function forgetTempDir(dir: string): void {
   liveDirs.delete(dir);
 }
 
+/**
+ * Kills `child` with SIGKILL when this process exits or is signalled (vitest stops workers with
+ * SIGTERM, which skips plain 'exit' listeners), unless it has exited first.
+ */
+export function trackChild(child: ChildProcess): void {
+  installHooks();
+  const pid = child.pid;
+  if (pid === undefined) return;
+  liveProcesses.set(pid, 'SIGKILL');
+  child.once('exit', () => liveProcesses.delete(pid));
+}
+
 export interface SpawnEngineOptions {
   cwd: string;
   /** stdout and stderr are appended here, never to the test's own output. */

@@ -2,6 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { waitFor } from '../harness/engines.js';
+import { trackChild } from '../harness/processes.js';
 
 const CLI = fileURLToPath(new URL('./groundwork-cli.ts', import.meta.url));
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -15,7 +16,7 @@ export interface Spawned {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-/** Spawns a TypeScript entry file with tsx, capturing output. Killed by PID if the test forgets. */
+/** Spawns a TypeScript entry file with tsx, capturing output. Killed by PID if the test or its worker dies. */
 export function spawnTs(file: string, args: string[], env: NodeJS.ProcessEnv = {}, cwd = ROOT): Spawned {
   const child = spawn(process.execPath, ['--import', TSX_LOADER, file, ...args], {
     cwd,
@@ -33,13 +34,7 @@ export function spawnTs(file: string, args: string[], env: NodeJS.ProcessEnv = {
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
     child.once('exit', (code, signal) => resolve({ code, signal }));
   });
-  process.once('exit', () => {
-    if (child.exitCode === null && child.pid) {
-      try {
-        process.kill(child.pid, 'SIGKILL');
-      } catch {}
-    }
-  });
+  trackChild(child);
   return { child, stdout: () => out, stderr: () => err, exited };
 }
 
