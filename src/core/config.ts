@@ -261,6 +261,28 @@ export const configSchema = z.strictObject({
         .describe('Apply pending migrations when the platform starts (else run `groundwork migrate`).'),
     })
     .prefault({}),
+  admin: z
+    .strictObject({
+      email: z
+        .email()
+        .optional()
+        .describe('On start, if no admin exists yet, create one with this email (and admin.password).'),
+      password: z
+        .string()
+        .min(10)
+        .max(512)
+        .optional()
+        .describe('Password for the bootstrap admin (at least 10 characters); never logged.'),
+    })
+    .prefault({}),
+  data: z
+    .strictObject({
+      maxPageSize: int(1, 10_000).default(500).describe('Largest `limit` a list request may ask for.'),
+      defaultPageSize: int(1, 10_000).default(30).describe('Records per page when `limit` is not given.'),
+      maxBatchOperations: int(1, 10_000).default(100).describe('Most operations in one `POST /api/v1/batch`.'),
+      maxExpandDepth: int(0, 3).default(2).describe('How many relation levels `expand` may follow (a.b = 2).'),
+    })
+    .prefault({}),
 });
 
 export type GroundworkConfig = z.output<typeof configSchema>;
@@ -303,6 +325,8 @@ export const optionSources: readonly OptionSource[] = [
   { path: 'db.connectTimeoutMs', env: 'GROUNDWORK_DB_CONNECT_TIMEOUT_MS' },
   { path: 'db.busyTimeoutMs', env: 'GROUNDWORK_DB_BUSY_TIMEOUT_MS' },
   { path: 'db.migrateOnStart', env: 'GROUNDWORK_DB_MIGRATE_ON_START', flag: 'migrate' },
+  { path: 'admin.email', env: 'GROUNDWORK_ADMIN_EMAIL' },
+  { path: 'admin.password', env: 'GROUNDWORK_ADMIN_PASSWORD', secret: true },
 ];
 
 type Layer = { name: string; values: Record<string, unknown> };

@@ -57,6 +57,28 @@ export const errorCodes = {
   RATELIMIT_ERR_STORE_UNAVAILABLE: { status: 503, title: 'Rate-Limit Store Unavailable' },
   RATELIMIT_ERR_INVALID_POLICY: { status: 500, title: 'Invalid Rate-Limit Policy' },
   RATELIMIT_ERR_INVALID_COST: { status: 500, title: 'Invalid Rate-Limit Cost' },
+  // Authentication (src/auth): who is calling.
+  AUTH_ERR_UNAUTHENTICATED: { status: 401, title: 'Authentication Required' },
+  AUTH_ERR_INVALID_CREDENTIALS: { status: 401, title: 'Invalid Credentials' },
+  AUTH_ERR_FORBIDDEN: { status: 403, title: 'Forbidden' },
+  // Data API (src/data): collections, records, queries, batch.
+  DATA_ERR_COLLECTION_NOT_FOUND: { status: 404, title: 'Collection Not Found' },
+  DATA_ERR_COLLECTION_EXISTS: { status: 409, title: 'Collection Already Exists' },
+  DATA_ERR_COLLECTION_INVALID: { status: 400, title: 'Invalid Collection Definition' },
+  DATA_ERR_SCHEMA_CONFLICT: { status: 409, title: 'Schema Change Conflicts With Data' },
+  DATA_ERR_RECORD_NOT_FOUND: { status: 404, title: 'Record Not Found' },
+  DATA_ERR_VALIDATION: { status: 400, title: 'Invalid Record' },
+  DATA_ERR_PRECONDITION_FAILED: { status: 412, title: 'Precondition Failed' },
+  DATA_ERR_REFERENCED: { status: 409, title: 'Record Is Referenced' },
+  DATA_ERR_QUERY_INVALID: { status: 400, title: 'Invalid Query Parameter' },
+  DATA_ERR_FILTER_SYNTAX: { status: 400, title: 'Invalid Filter' },
+  DATA_ERR_FILTER_FIELD: { status: 400, title: 'Invalid Filter Field' },
+  DATA_ERR_FILTER_VALUE: { status: 400, title: 'Invalid Filter Value' },
+  DATA_ERR_FILTER_LIMIT: { status: 400, title: 'Filter Too Complex' },
+  DATA_ERR_SORT_INVALID: { status: 400, title: 'Invalid Sort' },
+  DATA_ERR_CURSOR_INVALID: { status: 400, title: 'Invalid Cursor' },
+  DATA_ERR_BATCH_INVALID: { status: 400, title: 'Invalid Batch' },
+  DATA_ERR_BATCH_FAILED: { status: 400, title: 'Batch Operation Failed' },
 } as const satisfies Record<string, ErrorCodeInfo>;
 
 export type ErrorCode = keyof typeof errorCodes;

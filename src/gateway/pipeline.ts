@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Counter } from 'prom-client';
+import { adminRequired, type Authenticator } from '../auth/authenticator.js';
 import type { ResolvedConfig } from '../core/config.js';
 import { GroundworkError } from '../core/errors.js';
 import type { Component } from '../core/lifecycle.js';
@@ -42,10 +43,18 @@ export class Gateway implements Component {
   readonly #idempotencyStore: SqlIdempotencyStore;
   readonly #decisions: Counter<'policy' | 'outcome'>;
   readonly #logger: Logger;
+  readonly #authenticator: Authenticator | undefined;
   #sweeper: NodeJS.Timeout | undefined;
 
-  constructor(deps: { config: ResolvedConfig; database: Database; metrics: Metrics; logger: Logger }) {
+  constructor(deps: {
+    config: ResolvedConfig;
+    database: Database;
+    metrics: Metrics;
+    logger: Logger;
+    authenticator?: Authenticator;
+  }) {
     const gateway = deps.config.gateway;
+    this.#authenticator = deps.authenticator;
     this.#config = deps.config;
     this.#logger = deps.logger;
     this.#policies = new RoutePolicies(gateway);
@@ -154,7 +163,13 @@ export class Gateway implements Component {
       }
     }
 
-    // 3. Authentication: arrives with the data API / auth issues; every caller is anonymous now.
+    // 3. Authentication. Bad credentials are refused after the rate limit (so guessing is throttled).
+    let authError: GroundworkError | undefined;
+    if (this.#authenticator) {
+      const result = await this.#authenticator.authenticate(request.headers.authorization);
+      request.principal = result.principal;
+      authError = result.error;
+    }
 
     // 4. Rate limit
     if (policies.rateLimit.enabled) {
@@ -193,6 +208,16 @@ export class Gateway implements Component {
         });
       }
       (request as FastifyRequest & { [CONCURRENCY_SLOT]?: ConcurrencyLimit })[CONCURRENCY_SLOT] = limit;
+    }
+
+    // 6. Authorization of the route itself: admin-only routes refuse everyone else here.
+    if (authError) {
+      this.#count('auth', 'invalid');
+      throw authError;
+    }
+    if (request.routeOptions.config?.access === 'admin' && request.principal.kind !== 'admin') {
+      this.#count('auth', 'denied');
+      throw adminRequired(request.principal);
     }
     return undefined;
   }

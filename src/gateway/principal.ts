@@ -1,11 +1,21 @@
 /**
- * Who is calling, as far as the gateway knows. Authentication (admin API keys, users, sessions,
- * JWT) sets it; until then every request is anonymous. Policies key on it (rate limits per user,
- * idempotency keys scoped to the caller).
+ * Who is calling, as far as the gateway knows: set by the authentication step of the pipeline
+ * (an admin API key today; users, sessions and JWTs slot in as `kind: 'user'`). Policies key on
+ * it (rate limits per user or key, idempotency keys scoped to the caller) and collection access
+ * rules read it as `@auth.*` (see `authValues`).
  */
 export type Principal =
   | { readonly kind: 'anonymous' }
-  | { readonly kind: 'user' | 'admin' | 'api-key'; readonly id: string };
+  /** An admin, authenticated by an admin API key (`keyId`) — or, later, an admin session. */
+  | { readonly kind: 'admin'; readonly id: string; readonly keyId?: string }
+  /** A user record of an auth collection (issue: auth). `fields` are the user's own field values. */
+  | {
+      readonly kind: 'user';
+      readonly id: string;
+      readonly collection: string;
+      readonly keyId?: string;
+      readonly fields?: Readonly<Record<string, unknown>>;
+    };
 
 export const ANONYMOUS: Principal = Object.freeze({ kind: 'anonymous' });
 
@@ -20,4 +30,19 @@ declare module 'fastify' {
 /** Scope for per-caller state (idempotency keys): the principal, or the client IP when anonymous. */
 export function callerScope(principal: Principal, clientIp: string): string {
   return principal.kind === 'anonymous' ? `ip:${clientIp}` : `${principal.kind}:${principal.id}`;
+}
+
+/**
+ * The `@auth.*` values an access rule sees: `id`, `collection` (the user's auth collection, or
+ * `_admins`), `kind`, and a user's own fields. Anonymous callers have `id` null.
+ */
+export function authValues(principal: Principal): Readonly<Record<string, unknown>> {
+  switch (principal.kind) {
+    case 'anonymous':
+      return { kind: 'anonymous', id: null, collection: null };
+    case 'admin':
+      return { kind: 'admin', id: principal.id, collection: '_admins' };
+    case 'user':
+      return { ...principal.fields, kind: 'user', id: principal.id, collection: principal.collection };
+  }
 }

@@ -96,7 +96,9 @@ function callerKey(request: FastifyRequest, policies: EffectivePolicies): string
       case 'user':
         return principal.kind === 'user' ? `user=${principal.id}` : `ip=${request.clientIp}`;
       case 'api-key':
-        return principal.kind === 'api-key' ? `key=${principal.id}` : `ip=${request.clientIp}`;
+        return principal.kind !== 'anonymous' && principal.keyId !== undefined
+          ? `key=${principal.keyId}`
+          : `ip=${request.clientIp}`;
       default:
         return `route=${request.method} ${request.routeOptions.url ?? '(unmatched)'}`;
     }

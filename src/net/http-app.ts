@@ -12,8 +12,12 @@ import {
 import { installProblemHandlers } from './problem-handlers.js';
 import { genRequestId, installRequestContext } from './request-context.js';
 
-/** Who may call a route. Every route must declare it; see `installAccessDeclarations`. */
-export type RouteAccess = 'public' | 'admin';
+/**
+ * Who may call a route. Every route must declare it; see `installAccessDeclarations`.
+ * `public`: anyone. `admin`: only admins (enforced by the gateway after authentication).
+ * `rules`: any caller reaches the handler, which applies the collection's access rules.
+ */
+export type RouteAccess = 'public' | 'admin' | 'rules';
 
 declare module 'fastify' {
   interface FastifyContextConfig {

@@ -41,4 +41,55 @@ export const systemMigrations: readonly Migration[] = [
         .execute();
     },
   },
+  {
+    id: '0003_collections_and_outbox',
+    async up(db, dialect) {
+      // Collection definitions (src/data/collections): the JSON each collection was defined with.
+      await db.schema
+        .createTable('_gw_collections')
+        .addColumn('name', 'text', (c) => c.primaryKey())
+        .addColumn('definition', 'text', (c) => c.notNull())
+        .addColumn('created', 'text', (c) => c.notNull())
+        .addColumn('updated', 'text', (c) => c.notNull())
+        .execute();
+      // The change outbox (src/data/outbox): one row per committed record change, in commit order.
+      await db.schema
+        .createTable('_gw_outbox')
+        .addColumn('seq', dialect === 'postgres' ? 'bigserial' : 'integer', (c) =>
+          dialect === 'postgres' ? c.primaryKey() : c.primaryKey().autoIncrement(),
+        )
+        .addColumn('collection', 'text', (c) => c.notNull())
+        .addColumn('record_id', 'text', (c) => c.notNull())
+        .addColumn('op', 'text', (c) => c.notNull())
+        .addColumn('data', 'text')
+        .addColumn('old', 'text')
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .execute();
+    },
+  },
+  {
+    id: '0004_admins_and_api_keys',
+    async up(db) {
+      // Admin accounts (bootstrapped from GROUNDWORK_ADMIN_EMAIL/PASSWORD) and API keys (src/auth).
+      await db.schema
+        .createTable('_gw_admins')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('email', 'text', (c) => c.notNull().unique())
+        .addColumn('password_hash', 'text', (c) => c.notNull())
+        .addColumn('created', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createTable('_gw_api_keys')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('name', 'text', (c) => c.notNull())
+        .addColumn('prefix', 'text', (c) => c.notNull())
+        .addColumn('hash', 'text', (c) => c.notNull().unique())
+        .addColumn('role', 'text', (c) => c.notNull())
+        .addColumn('created', 'text', (c) => c.notNull())
+        .addColumn('expires_at', 'text')
+        .addColumn('revoked_at', 'text')
+        .addColumn('last_used_at', 'text')
+        .execute();
+    },
+  },
 ];

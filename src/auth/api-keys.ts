@@ -1,0 +1,119 @@
+import { createHash, randomBytes } from 'node:crypto';
+import type { Kysely } from 'kysely';
+import type { AnyDb, Database } from '../db/database.js';
+import { newRecordId } from '../data/records/record-id.js';
+
+/**
+ * API keys: `gwk_<prefix>_<secret>`. Only the SHA-256 of the whole key is stored (a key has 256
+ * bits of entropy, so a slow hash adds nothing); the prefix is kept in clear so an operator can
+ * tell keys apart in lists and logs. A key is shown once, when created.
+ */
+export type ApiKeyRole = 'admin';
+
+export interface ApiKeyRecord {
+  id: string;
+  name: string;
+  prefix: string;
+  role: ApiKeyRole;
+  created: string;
+  expiresAt: string | null;
+  revokedAt: string | null;
+  lastUsedAt: string | null;
+}
+
+const KEY_PATTERN = /^gwk_([a-z0-9]{8})_([A-Za-z0-9_-]{43})$/;
+/** last_used_at is written at most this often per key, so reads do not turn into writes. */
+const TOUCH_INTERVAL_MS = 60_000;
+
+export function hashApiKey(key: string): string {
+  return createHash('sha256').update(key).digest('hex');
+}
+
+export class ApiKeys {
+  readonly #db: Kysely<AnyDb>;
+  readonly #touched = new Map<string, number>();
+
+  constructor(database: Database) {
+    this.#db = database.kysely as Kysely<AnyDb>;
+  }
+
+  /** Creates a key; returns it in clear (the only time it exists outside the caller). */
+  async create(input: { name: string; role: ApiKeyRole; expiresAt?: string }): Promise<{ key: string; record: ApiKeyRecord }> {
+    const prefix = randomBytes(8).toString('hex').slice(0, 8);
+    const key = `gwk_${prefix}_${randomBytes(32).toString('base64url')}`;
+    const record: ApiKeyRecord = {
+      id: newRecordId(),
+      name: input.name,
+      prefix,
+      role: input.role,
+      created: new Date().toISOString(),
+      expiresAt: input.expiresAt ?? null,
+      revokedAt: null,
+      lastUsedAt: null,
+    };
+    await this.#db
+      .insertInto('_gw_api_keys')
+      .values({
+        id: record.id,
+        name: record.name,
+        prefix,
+        hash: hashApiKey(key),
+        role: record.role,
+        created: record.created,
+        expires_at: record.expiresAt,
+      })
+      .execute();
+    return { key, record };
+  }
+
+  /** The key's record when it is well-formed, known, not revoked and not expired. */
+  async verify(key: string, nowMs = Date.now()): Promise<ApiKeyRecord | undefined> {
+    if (!KEY_PATTERN.test(key)) return undefined;
+    const row = await this.#db
+      .selectFrom('_gw_api_keys')
+      .selectAll()
+      .where('hash', '=', hashApiKey(key))
+      .executeTakeFirst();
+    if (!row || row.revoked_at !== null) return undefined;
+    if (row.expires_at !== null && Date.parse(String(row.expires_at)) <= nowMs) return undefined;
+    const record = toRecord(row);
+    const last = this.#touched.get(record.id) ?? 0;
+    if (nowMs - last >= TOUCH_INTERVAL_MS) {
+      this.#touched.set(record.id, nowMs);
+      await this.#db
+        .updateTable('_gw_api_keys')
+        .set({ last_used_at: new Date(nowMs).toISOString() })
+        .where('id', '=', record.id)
+        .execute();
+    }
+    return record;
+  }
+
+  async list(): Promise<ApiKeyRecord[]> {
+    const rows = await this.#db.selectFrom('_gw_api_keys').selectAll().orderBy('id').execute();
+    return rows.map(toRecord);
+  }
+
+  async revoke(id: string): Promise<boolean> {
+    const result = await this.#db
+      .updateTable('_gw_api_keys')
+      .set({ revoked_at: new Date().toISOString() })
+      .where('id', '=', id)
+      .where('revoked_at', 'is', null)
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows) > 0;
+  }
+}
+
+function toRecord(row: Record<string, unknown>): ApiKeyRecord {
+  return {
+    id: String(row.id),
+    name: String(row.name),
+    prefix: String(row.prefix),
+    role: row.role as ApiKeyRole,
+    created: String(row.created),
+    expiresAt: row.expires_at == null ? null : String(row.expires_at),
+    revokedAt: row.revoked_at == null ? null : String(row.revoked_at),
+    lastUsedAt: row.last_used_at == null ? null : String(row.last_used_at),
+  };
+}
