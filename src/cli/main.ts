@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
+import { ApiKeys } from '../auth/api-keys.js';
 import { redactConfig } from '../core/config.js';
 import { GroundworkError } from '../core/errors.js';
 import { createLogger } from '../core/logger.js';
@@ -17,6 +18,8 @@ Commands:
   start            Run the platform (HTTP API, database, migrations)
   migrate          Apply pending database migrations and exit
   config print     Print the effective configuration (secrets redacted)
+  admin key create --name NAME [--expires-at ISO]
+                   Create an admin API key; prints the key alone on stdout (shown once)
   help             Show this help
 
 Options (each overrides the config file and GROUNDWORK_* environment variables):
@@ -43,6 +46,8 @@ const OPTIONS = {
   'tls-cert': { type: 'string' },
   'tls-key': { type: 'string' },
   'redirect-port': { type: 'string' },
+  name: { type: 'string' },
+  'expires-at': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean', short: 'v' },
 } as const;
@@ -66,7 +71,14 @@ export async function main(argv: readonly string[]): Promise<number> {
     process.stdout.write(USAGE);
     return command === '' && !values.help ? 2 : 0;
   }
-  const { config: configPath, help: _help, version: _version, ...flags } = values;
+  const {
+    config: configPath,
+    help: _help,
+    version: _version,
+    name: keyName,
+    'expires-at': expiresAt,
+    ...flags
+  } = values;
 
   try {
     const config = loadConfig({ configPath, flags });
@@ -87,6 +99,32 @@ export async function main(argv: readonly string[]): Promise<number> {
           process.stdout.write(
             result.applied.length > 0 ? `applied: ${result.applied.join(', ')}\n` : 'no pending migrations\n',
           );
+        } finally {
+          await database.close();
+        }
+        return 0;
+      }
+      case 'admin key create': {
+        if (!keyName || keyName.length > 100) {
+          process.stderr.write('groundwork: admin key create needs --name NAME (1–100 characters)\n');
+          return 2;
+        }
+        const expires = expiresAt === undefined ? undefined : Date.parse(expiresAt);
+        if (expires !== undefined && !Number.isFinite(expires)) {
+          process.stderr.write('groundwork: --expires-at must be an RFC 3339 date-time\n');
+          return 2;
+        }
+        const logger = createLogger(config.log.level, pino.destination(2));
+        const database = new Database({ ...config.db, logger });
+        try {
+          await database.start();
+          await migrate(database, systemMigrations, logger);
+          const { key } = await new ApiKeys(database).create({
+            name: keyName,
+            role: 'admin',
+            ...(expires !== undefined ? { expiresAt: new Date(expires).toISOString() } : {}),
+          });
+          process.stdout.write(`${key}\n`);
         } finally {
           await database.close();
         }

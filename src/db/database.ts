@@ -33,6 +33,8 @@ export interface DatabaseCapabilities {
 
 export type AnyDb = Record<string, Record<string, unknown>>;
 
+export type QueryObserver = (query: { sql: string; parameters: readonly unknown[] }) => void;
+
 /**
  * The database block: one interface over SQLite (embedded) and PostgreSQL (scaled). Queries are
  * built with Kysely, so no SQL is assembled from strings with user data. Every engine error is
@@ -49,6 +51,7 @@ export class Database<DB = AnyDb> implements Component {
   readonly capabilities: DatabaseCapabilities;
   readonly kysely: Kysely<DB>;
   readonly #boundary: DriverBoundary;
+  readonly #observers = new Set<QueryObserver>();
   #closed = false;
 
   constructor(options: DatabaseOptions) {
@@ -79,7 +82,22 @@ export class Database<DB = AnyDb> implements Component {
         detail: `Unsupported database URL scheme in "${url.split(':')[0]}:…"; use sqlite:// or postgres://`,
       });
     }
-    this.kysely = new Kysely<DB>({ dialect: this.#boundary.dialect });
+    this.kysely = new Kysely<DB>({
+      dialect: this.#boundary.dialect,
+      log: (event) => {
+        if (this.#observers.size === 0) return;
+        for (const observer of this.#observers) observer({ sql: event.query.sql, parameters: event.query.parameters });
+      },
+    });
+  }
+
+  /**
+   * Calls `observer` with every statement executed from now on (tests count queries and check
+   * that values travel as parameters). Returns a function that stops observing.
+   */
+  observeQueries(observer: QueryObserver): () => void {
+    this.#observers.add(observer);
+    return () => this.#observers.delete(observer);
   }
 
   /** Opens a connection once, so a bad URL or a down server fails start-up with DB_ERR_CONNECTION. */

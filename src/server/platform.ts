@@ -6,6 +6,11 @@ import { Metrics } from '../core/metrics.js';
 import { Database } from '../db/database.js';
 import { migrate } from '../db/migrations/runner.js';
 import { systemMigrations } from '../db/migrations/system.js';
+import { registerAdminKeyRoutes } from '../auth/admin-keys-routes.js';
+import { bootstrapAdmin } from '../auth/admins.js';
+import { ApiKeys } from '../auth/api-keys.js';
+import { Authenticator } from '../auth/authenticator.js';
+import { DataApi } from '../data/data-api.js';
 import { Gateway } from '../gateway/pipeline.js';
 import { ensureDevCertificate, readTlsFiles } from '../net/dev-cert.js';
 import { createHttpApp } from '../net/http-app.js';
@@ -29,6 +34,7 @@ export class Platform {
   readonly metrics: Metrics;
   readonly database: Database;
   readonly http: HttpListener;
+  readonly data: DataApi;
   readonly lifecycle = new Lifecycle();
 
   private constructor(
@@ -37,7 +43,9 @@ export class Platform {
     metrics: Metrics,
     database: Database,
     http: HttpListener,
+    data: DataApi,
   ) {
+    this.data = data;
     this.config = config;
     this.logger = logger;
     this.metrics = metrics;
@@ -68,9 +76,11 @@ export class Platform {
       drainTimeoutMs: config.server.drainTimeoutMs,
     });
     // Gateway hooks go on before any route, so every route passes the same policy pipeline.
-    const gateway = new Gateway({ config, database, metrics, logger });
+    const apiKeys = new ApiKeys(database);
+    const gateway = new Gateway({ config, database, metrics, logger, authenticator: new Authenticator(apiKeys) });
     gateway.install(httpApp.app);
-    const platform = new Platform(config, logger, metrics, database, http);
+    const data = new DataApi({ database, logger, config });
+    const platform = new Platform(config, logger, metrics, database, http, data);
 
     platform.lifecycle.add(database);
     if (config.db.migrateOnStart) {
@@ -80,7 +90,15 @@ export class Platform {
         close: async () => undefined,
       });
     }
+    platform.lifecycle.add({
+      name: 'admin-bootstrap',
+      start: async () => void (await bootstrapAdmin(database, config.admin, logger)),
+      close: async () => undefined,
+    });
+    platform.lifecycle.add(data.registry);
     platform.lifecycle.add(gateway);
+    registerAdminKeyRoutes(httpApp.app, { apiKeys });
+    data.register(httpApp.app);
     registerHealthRoutes(httpApp.app, { components: () => platform.lifecycle.components, metrics });
     platform.lifecycle.add(http);
     const redirectPort = config.server.tls.redirectPort;

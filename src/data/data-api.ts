@@ -1,0 +1,48 @@
+import type { FastifyInstance } from 'fastify';
+import type { ResolvedConfig } from '../core/config.js';
+import type { Logger } from '../core/logger.js';
+import type { Database } from '../db/database.js';
+import { checkRule } from './access/rules.js';
+import { CollectionRegistry } from './collections/collection-registry.js';
+import { registerBatchRoute } from './http/batch-route.js';
+import { registerCollectionRoutes } from './http/collections-routes.js';
+import { registerRecordRoutes } from './http/records-routes.js';
+import { Outbox } from './outbox/outbox.js';
+import { RecordWriter } from './records/record-writes.js';
+import { RecordReader } from './records/records.js';
+
+/**
+ * The data block assembled: collections (registry + DDL), records (reads, writes, rules), the
+ * change outbox, and their HTTP routes under /api/v1.
+ */
+export class DataApi {
+  readonly registry: CollectionRegistry;
+  readonly outbox: Outbox;
+  readonly reader: RecordReader;
+  readonly writer: RecordWriter;
+  readonly #database: Database;
+  readonly #limits: ResolvedConfig['data'];
+
+  constructor(deps: { database: Database; logger: Logger; config: ResolvedConfig }) {
+    this.#database = deps.database;
+    this.#limits = deps.config.data;
+    this.registry = new CollectionRegistry({ database: deps.database, logger: deps.logger, checkRule });
+    this.outbox = new Outbox({ database: deps.database, logger: deps.logger });
+    this.reader = new RecordReader({ database: deps.database, registry: this.registry });
+    this.writer = new RecordWriter({ database: deps.database, registry: this.registry });
+  }
+
+  register(app: FastifyInstance): void {
+    registerCollectionRoutes(app, { registry: this.registry });
+    const deps = {
+      database: this.#database,
+      registry: this.registry,
+      reader: this.reader,
+      writer: this.writer,
+      outbox: this.outbox,
+      limits: this.#limits,
+    };
+    registerRecordRoutes(app, deps);
+    registerBatchRoute(app, deps);
+  }
+}

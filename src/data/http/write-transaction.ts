@@ -1,0 +1,44 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { Kysely } from 'kysely';
+import type { AnyDb, Database } from '../../db/database.js';
+import type { CommittedChange, Outbox } from '../outbox/outbox.js';
+import type { WriteContext } from '../records/record-writes.js';
+
+export interface WriteResponse {
+  status: number;
+  body?: unknown;
+  headers?: Record<string, string>;
+}
+
+/**
+ * Runs a write handler in one transaction with everything that must commit with it: the outbox
+ * events of the changes, and the stored response of an Idempotency-Key (so a retry after a crash
+ * either replays this exact response or runs again — never a second effect). Listeners hear about
+ * the changes only after commit.
+ */
+export async function sendWrite(
+  deps: { database: Database; outbox: Outbox },
+  request: FastifyRequest,
+  reply: FastifyReply,
+  work: (w: WriteContext) => Promise<WriteResponse>,
+): Promise<FastifyReply> {
+  let committed: CommittedChange[] = [];
+  const { response, text } = await deps.database.transaction(async (trx) => {
+    const w: WriteContext = { trx: trx as unknown as Kysely<AnyDb>, events: [] };
+    const response = await work(w);
+    committed = await deps.outbox.append(w.trx, w.events);
+    const idempotency = request.idempotency;
+    const text =
+      response.body === undefined
+        ? undefined
+        : idempotency
+          ? await idempotency.complete(w.trx, response.status, response.body, response.headers)
+          : JSON.stringify(response.body);
+    return { response, text };
+  });
+  deps.outbox.publish(committed);
+  reply.code(response.status);
+  if (response.headers) reply.headers(response.headers);
+  if (text === undefined) return reply.send();
+  return reply.type('application/json; charset=utf-8').send(text);
+}

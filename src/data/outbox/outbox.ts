@@ -1,0 +1,110 @@
+import { type Kysely, sql } from 'kysely';
+import type { Logger } from '../../core/logger.js';
+import type { AnyDb, Database } from '../../db/database.js';
+
+/**
+ * The change outbox (transactional outbox pattern): every create/update/delete of a record
+ * appends a row to `_gw_outbox` in the same transaction as the change, so an event exists if and
+ * only if the change committed. After commit, in-process listeners get the events (realtime,
+ * webhooks, cache invalidation and projections build on this; across nodes they will read the
+ * table or the bus).
+ *
+ * Order: `seq` increases in commit order. SQLite runs one write transaction at a time. On
+ * PostgreSQL a bigserial alone is not enough (a transaction can take seq 11 and commit before
+ * the one holding seq 10), so the append takes a transaction-scoped advisory lock held until
+ * commit: writers serialize only for the short tail between their outbox insert and commit, and a
+ * reader of `seq > n` never misses a row that commits later with a smaller seq.
+ */
+export type ChangeOp = 'create' | 'update' | 'delete';
+
+export interface ChangeEvent {
+  collection: string;
+  recordId: string;
+  op: ChangeOp;
+  /** The record after the change (create, update); null for delete. */
+  data: Record<string, unknown> | null;
+  /** The record before the change (update, delete); null for create. */
+  old: Record<string, unknown> | null;
+}
+
+export interface CommittedChange extends ChangeEvent {
+  seq: number;
+  createdAt: number;
+}
+
+export type ChangeListener = (changes: readonly CommittedChange[]) => void;
+
+const TABLE = '_gw_outbox';
+const PG_OUTBOX_LOCK = '7374616810041703';
+
+export class Outbox {
+  readonly #database: Database;
+  readonly #logger: Logger;
+  readonly #listeners = new Set<ChangeListener>();
+
+  constructor(deps: { database: Database; logger: Logger }) {
+    this.#database = deps.database;
+    this.#logger = deps.logger;
+  }
+
+  /** Appends events inside the caller's write transaction; call once, just before commit. */
+  async append(trx: Kysely<AnyDb>, events: readonly ChangeEvent[]): Promise<CommittedChange[]> {
+    if (events.length === 0) return [];
+    if (this.#database.dialect === 'postgres')
+      await sql`select pg_advisory_xact_lock(${PG_OUTBOX_LOCK}::bigint)`.execute(trx);
+    const createdAt = Date.now();
+    const rows = await trx
+      .insertInto(TABLE)
+      .values(
+        events.map((event) => ({
+          collection: event.collection,
+          record_id: event.recordId,
+          op: event.op,
+          data: event.data === null ? null : JSON.stringify(event.data),
+          old: event.old === null ? null : JSON.stringify(event.old),
+          created_at: createdAt,
+        })),
+      )
+      .returning('seq')
+      .execute();
+    const seqs = rows.map((row) => Number(row.seq)).sort((a, b) => a - b);
+    return events.map((event, i) => ({ ...event, seq: seqs[i] ?? 0, createdAt }));
+  }
+
+  /** Tells listeners about changes that have committed. A failing listener is logged, not rethrown. */
+  publish(changes: readonly CommittedChange[]): void {
+    if (changes.length === 0) return;
+    for (const listener of this.#listeners) {
+      try {
+        listener(changes);
+      } catch (error) {
+        this.#logger.error({ err: error }, 'outbox listener failed');
+      }
+    }
+  }
+
+  subscribe(listener: ChangeListener): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  /** Committed changes after `afterSeq`, oldest first (for consumers catching up). */
+  async read(afterSeq: number, limit = 1000): Promise<CommittedChange[]> {
+    const rows = await (this.#database.kysely as Kysely<AnyDb>)
+      .selectFrom(TABLE)
+      .selectAll()
+      .where('seq', '>', afterSeq)
+      .orderBy('seq')
+      .limit(limit)
+      .execute();
+    return rows.map((row) => ({
+      seq: Number(row.seq),
+      collection: String(row.collection),
+      recordId: String(row.record_id),
+      op: row.op as ChangeOp,
+      data: row.data == null ? null : (JSON.parse(String(row.data)) as Record<string, unknown>),
+      old: row.old == null ? null : (JSON.parse(String(row.old)) as Record<string, unknown>),
+      createdAt: Number(row.created_at),
+    }));
+  }
+}
