@@ -16,11 +16,15 @@
 // setting `layer.params`, which makes every sub-request of Parse's POST /parse/batch fail with 500.
 import http from 'node:http';
 import { parseArgs } from 'node:util';
-import express from 'express';
-import { ParseServer } from 'parse-server';
 
-export const APP_ID = 'groundwork-bench';
-export const MASTER_KEY = 'groundwork-bench-master-key';
+// Parse builds a default logger when it is first imported, with a ./logs folder in the working
+// directory unless this says otherwise (hence the dynamic imports below).
+process.env.PARSE_SERVER_LOGS_FOLDER = 'null';
+const { default: express } = await import('express');
+const { ParseServer } = await import('parse-server');
+
+const APP_ID = 'groundwork-bench';
+const MASTER_KEY = 'groundwork-bench-master-key';
 
 const { values } = parseArgs({
   options: {
