@@ -47,7 +47,12 @@ export interface FieldRef {
   readonly scope: RelationScope | undefined;
 }
 
-export function resolveField(path: readonly string[], at: number, ctx: QueryContext, aliases: Aliases): FieldRef {
+export function resolveField(
+  path: readonly string[],
+  at: number,
+  ctx: QueryContext,
+  aliases: Aliases,
+): FieldRef {
   const label = path.join('.');
   const [first = '', second, ...more] = path;
   const field = fieldsByName(ctx.collection).get(first);
@@ -63,7 +68,11 @@ export function resolveField(path: readonly string[], at: number, ctx: QueryCont
     );
   const target = ctx.resolve(field.collection);
   if (!target)
-    throw queryError('DATA_ERR_FILTER_FIELD', `The collection of relation ${quote(first)} does not exist`, at);
+    throw queryError(
+      'DATA_ERR_FILTER_FIELD',
+      `The collection of relation ${quote(first)} does not exist`,
+      at,
+    );
   const targetField = fieldsByName(target).get(second);
   if (!targetField)
     throw queryError('DATA_ERR_FILTER_FIELD', `Unknown field ${quote(`${first}.${second}`)}`, at);

@@ -53,7 +53,9 @@ export function printFilter(node: FilterNode): string {
     case 'and':
     case 'or':
       return node.children
-        .map((child) => (child.kind === 'and' || child.kind === 'or' ? `(${printFilter(child)})` : printFilter(child)))
+        .map((child) =>
+          child.kind === 'and' || child.kind === 'or' ? `(${printFilter(child)})` : printFilter(child),
+        )
         .join(node.kind === 'and' ? ' && ' : ' || ');
     case 'compare':
       return `${printOperand(node.left)} ${node.op} ${printOperand(node.right)}`;

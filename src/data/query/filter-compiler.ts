@@ -1,6 +1,5 @@
 import { type Expression, type RawBuilder, type SqlBool, sql } from 'kysely';
 import { storageOf } from '../collections/collection.js';
-import type { CompareOp, FilterNode, Operand } from './filter-ast.js';
 import {
   Aliases,
   type FieldRef,
@@ -10,6 +9,7 @@ import {
   resolveField,
   withinScope,
 } from './field-ref.js';
+import type { CompareOp, FilterNode, Operand } from './filter-ast.js';
 import { operator } from './json-path.js';
 import { queryError, quote } from './query-errors.js';
 import { allOf, anyOf, type Condition, containsPattern, notTrue, toSql } from './sql-fragments.js';
@@ -100,10 +100,15 @@ class Compiler {
     if (left.kind !== 'field' && right.kind === 'field') {
       const flipped = FLIPPED[op];
       if (!flipped)
-        throw queryError('DATA_ERR_FILTER_FIELD', `"${op}" needs the field on its left and the value on its right`, at);
+        throw queryError(
+          'DATA_ERR_FILTER_FIELD',
+          `"${op}" needs the field on its left and the value on its right`,
+          at,
+        );
       return this.#compare(flipped, right, left, at);
     }
-    if (left.kind !== 'field') return compareValues(op, this.#value(left), this.#value(right as ValueOperand), at);
+    if (left.kind !== 'field')
+      return compareValues(op, this.#value(left), this.#value(right as ValueOperand), at);
     const ref = this.#field(left, at);
     if (right.kind === 'field') return this.#fieldVsField(op, ref, this.#field(right, at), at);
     return this.#scoped(ref, this.#fieldVsValue(op, ref, this.#value(right), at));
@@ -116,7 +121,11 @@ class Compiler {
       throw queryError('DATA_ERR_FILTER_VALUE', `null can only be compared with "=" or "!="`, at);
     if (ref.multiple) {
       if (positive !== '~')
-        throw queryError('DATA_ERR_FILTER_FIELD', `${quote(ref.label)} is a list: use "~", "!~" or "is null"`, at);
+        throw queryError(
+          'DATA_ERR_FILTER_FIELD',
+          `${quote(ref.label)} is a list: use "~", "!~" or "is null"`,
+          at,
+        );
       if (unusable(value)) return false;
       if (typeof value.value !== 'string') return this.#misfit(ref, value, 'a string', at);
       const found = listContains(ref, value.value, this.ctx.dialect, this.#aliases);
@@ -131,14 +140,22 @@ class Compiler {
       }
       if (typeof v === 'boolean' && positive !== '=') {
         if (value.source === 'auth') return false;
-        throw queryError('DATA_ERR_FILTER_FIELD', `Booleans in ${quote(ref.label)} compare with "=" or "!="`, at);
+        throw queryError(
+          'DATA_ERR_FILTER_FIELD',
+          `Booleans in ${quote(ref.label)} compare with "=" or "!="`,
+          at,
+        );
       }
       const found = ref.json.compare(positive, v);
       return negated ? notTrue(found) : found;
     }
     const storage = storageOf(ref.field);
     if (positive === '~' && storage !== 'text')
-      throw queryError('DATA_ERR_FILTER_FIELD', `"${op}" applies to text fields; ${quote(ref.label)} is ${ref.field.type}`, at);
+      throw queryError(
+        'DATA_ERR_FILTER_FIELD',
+        `"${op}" applies to text fields; ${quote(ref.label)} is ${ref.field.type}`,
+        at,
+      );
     if (unusable(value)) return false;
     const fit = fieldParameter(ref.field, ref.label, value, this.ctx.dialect, at);
     if (!fit) return false;
@@ -164,7 +181,11 @@ class Compiler {
 
   #misfit(ref: FieldRef, value: Value, expected: string, at: number): false {
     if (value.source === 'auth') return false;
-    throw queryError('DATA_ERR_FILTER_VALUE', `${quote(ref.label)} expects ${expected}; got ${describe(value)}`, at);
+    throw queryError(
+      'DATA_ERR_FILTER_VALUE',
+      `${quote(ref.label)} expects ${expected}; got ${describe(value)}`,
+      at,
+    );
   }
 
   #fieldVsField(op: CompareOp, a: FieldRef, b: FieldRef, at: number): Condition {
@@ -195,7 +216,11 @@ class Compiler {
   #in(operand: Operand, items: readonly Operand[], negated: boolean, at: number): Condition {
     const values = items.map((item) => {
       if (item.kind === 'field')
-        throw queryError('DATA_ERR_FILTER_FIELD', `"in" lists hold values, not fields like ${quote(item.path.join('.'))}`, at);
+        throw queryError(
+          'DATA_ERR_FILTER_FIELD',
+          `"in" lists hold values, not fields like ${quote(item.path.join('.'))}`,
+          at,
+        );
       return this.#value(item);
     });
     if (operand.kind !== 'field') {
@@ -206,12 +231,17 @@ class Compiler {
     }
     const ref = this.#field(operand, at);
     if (ref.multiple)
-      throw queryError('DATA_ERR_FILTER_FIELD', `${quote(ref.label)} is a list: use "~", "!~" or "is null"`, at);
+      throw queryError(
+        'DATA_ERR_FILTER_FIELD',
+        `${quote(ref.label)} is a list: use "~", "!~" or "is null"`,
+        at,
+      );
     const conditions: Condition[] = [];
     const params: unknown[] = [];
     for (const value of values) {
       if (unusable(value)) return false;
-      if (value.value === null) conditions.push(ref.json ? ref.json.isNull() : sql<SqlBool>`${ref.column} is null`);
+      if (value.value === null)
+        conditions.push(ref.json ? ref.json.isNull() : sql<SqlBool>`${ref.column} is null`);
       else if (ref.json) conditions.push(this.#fieldVsValue('=', ref, value, at));
       else {
         const fit = fieldParameter(ref.field, ref.label, value, this.ctx.dialect, at);

@@ -98,7 +98,8 @@ class Parser {
   parse(): FilterNode {
     const node = this.#or();
     const next = this.#peek();
-    if (next.type !== 'end') throw this.#expected(next.type === ')' ? 'no unmatched ")"' : '"&&" or "||"');
+    if (next.type === ')') throw queryError('DATA_ERR_FILTER_SYNTAX', 'Unmatched ")"', next.at);
+    if (next.type !== 'end') throw this.#expected('"&&", "||" or the end of the filter');
     return node;
   }
 

@@ -17,7 +17,6 @@ export type Token = { readonly at: number } & (
 );
 
 const NAME_START = /[A-Za-z_]/;
-const NAME_CHAR = /[A-Za-z0-9_]/;
 const DIGIT = /[0-9]/;
 const NUMBER = /[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?/y;
 const SEGMENT = /[A-Za-z0-9_]+/y;

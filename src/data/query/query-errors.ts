@@ -7,7 +7,8 @@ export const MAX_QUOTED_CHARS = 40;
 /** `text` cut to MAX_QUOTED_CHARS, JSON-quoted so control characters stay visible and inert. */
 export function quote(text: string): string {
   const chars = Array.from(text);
-  const clipped = chars.length > MAX_QUOTED_CHARS ? `${chars.slice(0, MAX_QUOTED_CHARS - 1).join('')}…` : text;
+  const clipped =
+    chars.length > MAX_QUOTED_CHARS ? `${chars.slice(0, MAX_QUOTED_CHARS - 1).join('')}…` : text;
   return JSON.stringify(clipped);
 }
 

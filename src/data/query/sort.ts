@@ -13,10 +13,12 @@ export interface SortKey {
 }
 
 /**
- * A sort order that always ends in a unique key (`id`), so it is total and keyset pagination
+ * A sort order whose keys always include the unique `id`, so it is total and keyset pagination
  * never skips or repeats a row.
  */
-export type SortSpec = readonly SortKey[];
+export interface SortSpec {
+  readonly keys: readonly SortKey[];
+}
 
 const ID_ASC: SortKey = { field: 'id', direction: 'asc', storage: 'text' };
 
@@ -30,7 +32,7 @@ const ID_ASC: SortKey = { field: 'id', direction: 'asc', storage: 'text' };
  * @example parseSort('-created,title', posts) // created desc, title asc, id asc
  */
 export function parseSort(text: string | undefined, collection: Pick<CollectionDef, 'fields'>): SortSpec {
-  if (text === undefined || text.trim() === '') return [ID_ASC];
+  if (text === undefined || text.trim() === '') return { keys: [ID_ASC] };
   if (text.length > 1000) throw queryError('DATA_ERR_SORT_INVALID', 'The sort is too long');
   const parts = text.split(',');
   if (parts.length > SORT_MAX_KEYS)
@@ -54,12 +56,12 @@ export function parseSort(text: string | undefined, collection: Pick<CollectionD
     keys.push({ field: name, direction, storage });
   }
   if (!keys.some((key) => key.field === 'id')) keys.push(ID_ASC);
-  return keys;
+  return { keys };
 }
 
 /** `-created,title,id`: the sort as text; also the identity a cursor is bound to. */
 export function printSort(sort: SortSpec): string {
-  return sort.map((key) => `${key.direction === 'desc' ? '-' : ''}${key.field}`).join(',');
+  return sort.keys.map((key) => `${key.direction === 'desc' ? '-' : ''}${key.field}`).join(',');
 }
 
 /**
@@ -72,7 +74,7 @@ export function printSort(sort: SortSpec): string {
  *   for (const item of orderByItems(sort, 'posts')) query = query.orderBy(item);
  */
 export function orderByItems(sort: SortSpec, table: string): RawBuilder<unknown>[] {
-  return sort.map((key) => {
+  return sort.keys.map((key) => {
     const column = sql.ref(`${table}.${key.field}`);
     return key.direction === 'asc' ? sql`${column} asc nulls last` : sql`${column} desc nulls first`;
   });

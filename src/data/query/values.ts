@@ -31,7 +31,9 @@ export function resolveValue(
       // Own properties only: `@auth.constructor` must not reach Object.prototype.
       const raw = Object.hasOwn(auth, operand.name) ? auth[operand.name] : undefined;
       if (raw instanceof Date)
-        return Number.isNaN(raw.getTime()) ? UNUSABLE : { source: 'auth', value: raw.toISOString(), usable: true };
+        return Number.isNaN(raw.getTime())
+          ? UNUSABLE
+          : { source: 'auth', value: raw.toISOString(), usable: true };
       if (typeof raw === 'boolean' || (typeof raw === 'number' && Number.isFinite(raw)))
         return { source: 'auth', value: raw, usable: true };
       if (typeof raw === 'string' && !raw.includes('\0')) return { source: 'auth', value: raw, usable: true };

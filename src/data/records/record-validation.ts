@@ -150,6 +150,10 @@ export function validateRecordInput(
       if (mode === 'patch') continue;
       value = 'default' in field && field.default !== undefined ? structuredClone(field.default) : null;
     }
+    if (field.required && isEmpty(field, value)) {
+      issues.push({ field: field.name, code: 'required', message: 'is required' });
+      continue;
+    }
     const checked = checkFieldValue(field, value);
     if ('issue' in checked) {
       issues.push(checked.issue);
