@@ -51,7 +51,7 @@ export function toDbValue(storage: StorageClass, value: unknown, dialect: Dialec
 }
 
 /** The API value of a column value as the driver returned it. */
-export function fromDbValue(storage: StorageClass, raw: unknown, _dialect: DialectName): unknown {
+export function fromDbValue(storage: StorageClass, raw: unknown, dialect: DialectName): unknown {
   if (raw === null || raw === undefined) return null;
   switch (storage) {
     case 'integer':
@@ -63,7 +63,8 @@ export function fromDbValue(storage: StorageClass, raw: unknown, _dialect: Diale
     case 'datetime':
       return raw instanceof Date ? raw.toISOString() : normalizeDatetime(String(raw)) ?? String(raw);
     case 'json':
-      return typeof raw === 'string' ? JSON.parse(raw) : raw;
+      // pg has already parsed jsonb (a JSON string arrives as a JS string); SQLite holds JSON text.
+      return dialect === 'sqlite' && typeof raw === 'string' ? JSON.parse(raw) : raw;
     default:
       return raw;
   }
