@@ -17,7 +17,8 @@
  * path       := name ("." segment)*        name: [A-Za-z_][A-Za-z0-9_]*   segment: [A-Za-z0-9_]+
  * ```
  *
- * Strings are in "…" or '…' with escapes `\" \' \\ \/ \n \t \r \uXXXX`; they may not contain
+ * Strings are in "…" or '…' with escapes `\" \' \\ \/ \n \t \r \b \f \uXXXX` (so a JSON string
+ * is a valid string literal: clients can quote values with JSON.stringify); they may not contain
  * U+0000 or unpaired surrogates. Numbers are decimal with optional sign, fraction and exponent,
  * and must be finite. Keywords are lowercase.
  *

@@ -29,6 +29,8 @@ const ESCAPES: Readonly<Record<string, string>> = {
   n: '\n',
   t: '\t',
   r: '\r',
+  b: '\b',
+  f: '\f',
 };
 
 /**
