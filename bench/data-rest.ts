@@ -297,6 +297,7 @@ async function startGroundwork(
       dbUrl === undefined
         ? sqliteCounter(path.join(dataDir, 'groundwork.db'))
         : await postgresCounter(dbUrl, 'id', 'n');
+    await expectTagNIndex(name, counter);
     await seed(name, settings.rows, async (from, to) => {
       const operations = [];
       for (let n = from; n < to; n++) {
@@ -329,8 +330,8 @@ async function startParse(scratch: string, dbUrl: string): Promise<Running> {
   let counter: Counter | undefined;
   try {
     const api = parseApi();
-    // The same four fields and the (tag, n) index through Parse's schema API. Parse's PostgreSQL
-    // adapter does create the index (checked in pg_indexes below).
+    // The same four fields and the (tag, n) index through Parse's schema API, whose PostgreSQL
+    // adapter does create the index (checked below).
     const created = await call(base, 'POST', `/parse/schemas/${COLLECTION}`, api.adminHeaders, {
       className: COLLECTION,
       fields: {
@@ -343,10 +344,7 @@ async function startParse(scratch: string, dbUrl: string): Promise<Running> {
     });
     expectAnswer(`${name}: POST /parse/schemas/${COLLECTION}`, created, 200);
     counter = await postgresCounter(dbUrl, 'objectId', 'n');
-    const indexes = await counter.indexes();
-    if (!indexes.some((def) => /\(tag, n\)/.test(def))) {
-      throw new Error(`${name}: no (tag, n) index on ${COLLECTION} in pg_indexes: ${indexes.join('; ')}`);
-    }
+    await expectTagNIndex(name, counter);
     await seed(name, settings.rows, async (from, to) => {
       const requests = [];
       for (let n = from; n < to; n++) {
@@ -364,6 +362,14 @@ async function startParse(scratch: string, dbUrl: string): Promise<Running> {
     await counter?.close();
     await stopServer(server);
     throw error;
+  }
+}
+
+/** The collection's (tag, n) index must exist in the database itself, as the definition asked. */
+async function expectTagNIndex(name: TargetName, counter: Counter): Promise<void> {
+  const indexes = await counter.indexes();
+  if (!indexes.some((def) => /\(\s*"?tag"?\s*,\s*"?n"?\s*\)/.test(def))) {
+    throw new Error(`${name}: no (tag, n) index on ${COLLECTION}; indexes: ${indexes.join('; ') || 'none'}`);
   }
 }
 
@@ -429,7 +435,7 @@ interface Counter {
   count(): Promise<number>;
   /** Ids ordered by n: element i is the id of the row with n = i (seeded rows only). */
   idsByN(): Promise<string[]>;
-  /** `indexdef` of every index on the table (PostgreSQL only). */
+  /** The definition (SQL) of every index on the table. */
   indexes(): Promise<string[]>;
   close(): Promise<void>;
 }
@@ -476,7 +482,16 @@ function sqliteCounter(file: string): Counter {
           }[]
         ).map((row) => row.id),
       ),
-    indexes: async () => [],
+    indexes: async () =>
+      withDb((db) =>
+        (
+          db
+            .prepare(
+              "select sql from sqlite_master where type = 'index' and tbl_name = ? and sql is not null",
+            )
+            .all(COLLECTION) as { sql: string }[]
+        ).map((row) => row.sql),
+      ),
     close: async () => undefined,
   };
 }
@@ -959,7 +974,7 @@ and index. Target: at least 3× Parse Server's requests/s on each operation with
 - **Measured:** ${startedAt.toISOString().replace(/\.\d+Z$/, 'Z')}, Groundwork \`${revision}\` (\`dist/\` build${build.stale ? ', **older than src/**' : ''})
 - **Command:** \`${commandLine()}\` from the repository root (builds \`dist/\` if missing; installs Parse Server into \`bench/peers/parse-server\` with \`npm ci\` on first use)
 - **Machine:** ${formatMachine(machine)}
-- **Data:** collection / class \`${COLLECTION}\` with \`title\` (text), \`n\` (integer; Parse: Number), \`tag\` (text), \`done\` (boolean) and an index on \`(tag, n)\`, created through each system's own API (Groundwork \`POST /api/v1/collections\`; Parse's schema API with \`indexes\`, which its PostgreSQL adapter does turn into \`CREATE INDEX … (tag, n)\`: checked in \`pg_indexes\` by the script). ${formatInt(settings.rows)} rows seeded through each system's batch endpoint: row i has \`n = i\`, \`tag = "t" + (i mod ${TAGS})\`, so each of the ${TAGS} tags matches ${formatInt(settings.rows / TAGS)} rows.
+- **Data:** collection / class \`${COLLECTION}\` with \`title\` (text), \`n\` (integer; Parse: Number), \`tag\` (text), \`done\` (boolean) and an index on \`(tag, n)\`, created through each system's own API (Groundwork \`POST /api/v1/collections\`; Parse's schema API with \`indexes\`, which its PostgreSQL adapter does turn into a real \`(tag, n)\` index; the script checks the index in each database's catalogue, \`pg_indexes\` or \`sqlite_master\`). ${formatInt(settings.rows)} rows seeded through each system's batch endpoint: row i has \`n = i\`, \`tag = "t" + (i mod ${TAGS})\`, so each of the ${TAGS} tags matches ${formatInt(settings.rows / TAGS)} rows.
 - **Operations** (the same for every target, only the URL syntax differs):
   - *get by id*: \`GET …/records/{id}\` (Parse: \`GET /parse/classes/${COLLECTION}/{objectId}\`), the id picked at random per request from all ${formatInt(settings.rows)} seeded rows ([\`bench/servers/data-rest-paths.lua\`](../bench/servers/data-rest-paths.lua), same seed and row order for every target);
   - *list*: \`GET …/records?filter=tag = "tK"&sort=n&limit=${LIST_LIMIT}\` (Parse: \`?where={"tag":"tK"}&order=n&limit=${LIST_LIMIT}\`), K picked at random from the ${TAGS} tags: ${LIST_LIMIT} full records of ${formatInt(settings.rows / TAGS)} matches, served by the \`(tag, n)\` index;
