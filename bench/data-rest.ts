@@ -14,9 +14,10 @@
  *
  * Environment: BENCH_DURATION_S (10), BENCH_CONNECTIONS (64), BENCH_THREADS (1, wrk threads),
  * BENCH_WARMUP_S (2), BENCH_ROUNDS (3), BENCH_ROWS (10000, at least 1000), BENCH_ATTEMPTS (2, per
- * window disturbed by other work), BENCH_AUTH (`key`: admin key / master key on every request, or
- * `public`: no credentials, public rules), BENCH_TARGETS and BENCH_OPS (comma lists, for trying
- * one part; a partial run prints its table but does not write docs/).
+ * window disturbed by other work), BENCH_QUIET_WAIT_S (120, longest wait before each measurement for
+ * other work on the machine to stop), BENCH_AUTH (`key`: admin key / master key on every request;
+ * `public`: no credentials, public rules), BENCH_TARGETS and BENCH_OPS (comma lists, for trying one
+ * part; a partial run prints its table but does not write docs/).
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -71,6 +72,7 @@ const settings = {
   rounds: positiveIntFromEnv('BENCH_ROUNDS', 3),
   rows: positiveIntFromEnv('BENCH_ROWS', 10_000),
   attempts: positiveIntFromEnv('BENCH_ATTEMPTS', 2),
+  quietWaitS: positiveIntFromEnv('BENCH_QUIET_WAIT_S', 120),
   auth: authFromEnv(),
   targets: listFromEnv('BENCH_TARGETS', TARGET_NAMES),
   ops: listFromEnv('BENCH_OPS', OPS),
@@ -84,6 +86,8 @@ const complete = settings.targets.length === TARGET_NAMES.length && settings.ops
  * above which the window counts as disturbed by other work on the machine and is measured again.
  */
 const OTHER_CORES_LIMIT = 0.15;
+/** Busy cores below which the machine counts as quiet enough to start a measurement. */
+const QUIET_CORES = 0.25;
 const cores = machineInfo().cores;
 
 function authFromEnv(): 'key' | 'public' {
@@ -643,7 +647,32 @@ function loadOptions(run: Running, op: Op, durationS: number): WrkOptions {
   };
 }
 
+/**
+ * Waits (up to BENCH_QUIET_WAIT_S) until the machine has been nearly idle for a second: on a
+ * 2-core box a test suite or build running alongside takes the cores the servers need, and a window
+ * measured then is thrown away anyway. Between measurements only idle servers are running here.
+ */
+async function waitForQuietMachine(): Promise<void> {
+  const deadline = Date.now() + settings.quietWaitS * 1_000;
+  let announced = false;
+  for (;;) {
+    const before = systemCpuSample();
+    await delay(1_000);
+    const busyCores = (busyShare(before, systemCpuSample()) ?? 0) * cores;
+    if (busyCores <= QUIET_CORES) return;
+    if (Date.now() >= deadline) {
+      console.log(`  the machine is still busy (${busyCores.toFixed(2)} cores): measuring anyway`);
+      return;
+    }
+    if (!announced) {
+      console.log(`  waiting for other work to finish (${busyCores.toFixed(2)} cores busy)…`);
+      announced = true;
+    }
+  }
+}
+
 async function measure(run: Running, op: Op, round: number, pgPid: number): Promise<Measurement> {
+  await waitForQuietMachine();
   await verify(run, op);
   await runWrk(loadOptions(run, op, settings.warmupS));
   const rowsBefore = op === 'create' ? await settledCount(run) : undefined;
