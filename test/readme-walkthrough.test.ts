@@ -10,7 +10,9 @@ import { ROOT, type Spawned, startCli, waitForStarted } from './support/process.
  * against a fresh server, and its output compared with the output the README shows.
  */
 const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
-const script = /<!-- walkthrough:start -->\n```bash\n([\s\S]*?)```\n<!-- walkthrough:end -->/.exec(readme)?.[1];
+const script = /<!-- walkthrough:start -->\n```bash\n([\s\S]*?)```\n<!-- walkthrough:end -->/.exec(
+  readme,
+)?.[1];
 const printed = /It prints:\n\n```text\n([\s\S]*?)```/.exec(readme)?.[1];
 const tools = ['curl', 'jq'].every((tool) => spawnSync('sh', ['-c', `command -v ${tool}`]).status === 0);
 const required = process.env.GROUNDWORK_REQUIRE_ENGINES === '1';
@@ -29,9 +31,13 @@ describe.skipIf(!tools && !required)('README walkthrough', () => {
     expect(script).toBeTruthy();
     expect(printed).toBeTruthy();
     // `node bin/groundwork.js` runs the build, as after `npm start`.
-    execFileSync(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json'], {
-      cwd: ROOT,
-    });
+    execFileSync(
+      process.execPath,
+      [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json'],
+      {
+        cwd: ROOT,
+      },
+    );
     const dataDir = mkdtempSync(join(tmpdir(), 'gw-readme-'));
     server = startCli(['start', '--port', '0', '--data-dir', dataDir]);
     const url = await waitForStarted(server);

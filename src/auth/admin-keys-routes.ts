@@ -17,14 +17,19 @@ export function registerAdminKeyRoutes(app: FastifyInstance, deps: { apiKeys: Ap
     if (!parsed.success)
       throw new GroundworkError('HTTP_ERR_VALIDATION', {
         detail: 'Expected {"name": "...", "expiresAt"?: RFC 3339 date-time}.',
-        extensions: { errors: parsed.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })) },
+        extensions: {
+          errors: parsed.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })),
+        },
       });
     const { key, record } = await deps.apiKeys.create({
       name: parsed.data.name,
       role: 'admin',
       ...(parsed.data.expiresAt ? { expiresAt: new Date(parsed.data.expiresAt).toISOString() } : {}),
     });
-    return reply.code(201).header('cache-control', 'no-store').send({ ...record, key });
+    return reply
+      .code(201)
+      .header('cache-control', 'no-store')
+      .send({ ...record, key });
   });
   app.delete<{ Params: { id: string } }>('/api/v1/admin/keys/:id', admin, async (request, reply) => {
     if (!(await deps.apiKeys.revoke(request.params.id)))

@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { Kysely } from 'kysely';
-import type { AnyDb, Database } from '../db/database.js';
 import { newRecordId } from '../data/records/record-id.js';
+import type { AnyDb, Database } from '../db/database.js';
 
 /**
  * API keys: `gwk_<prefix>_<secret>`. Only the SHA-256 of the whole key is stored (a key has 256
@@ -38,7 +38,11 @@ export class ApiKeys {
   }
 
   /** Creates a key; returns it in clear (the only time it exists outside the caller). */
-  async create(input: { name: string; role: ApiKeyRole; expiresAt?: string }): Promise<{ key: string; record: ApiKeyRecord }> {
+  async create(input: {
+    name: string;
+    role: ApiKeyRole;
+    expiresAt?: string;
+  }): Promise<{ key: string; record: ApiKeyRecord }> {
     const prefix = randomBytes(8).toString('hex').slice(0, 8);
     const key = `gwk_${prefix}_${randomBytes(32).toString('base64url')}`;
     const record: ApiKeyRecord = {

@@ -279,8 +279,12 @@ export const configSchema = z.strictObject({
     .strictObject({
       maxPageSize: int(1, 10_000).default(500).describe('Largest `limit` a list request may ask for.'),
       defaultPageSize: int(1, 10_000).default(30).describe('Records per page when `limit` is not given.'),
-      maxBatchOperations: int(1, 10_000).default(100).describe('Most operations in one `POST /api/v1/batch`.'),
-      maxExpandDepth: int(0, 3).default(2).describe('How many relation levels `expand` may follow (a.b = 2).'),
+      maxBatchOperations: int(1, 10_000)
+        .default(100)
+        .describe('Most operations in one `POST /api/v1/batch`.'),
+      maxExpandDepth: int(0, 3)
+        .default(2)
+        .describe('How many relation levels `expand` may follow (a.b = 2).'),
     })
     .prefault({}),
 });

@@ -7,6 +7,7 @@ import { CollectionRegistry } from './collections/collection-registry.js';
 import { registerBatchRoute } from './http/batch-route.js';
 import { registerCollectionRoutes } from './http/collections-routes.js';
 import { registerRecordRoutes } from './http/records-routes.js';
+import { registerOpenApiRoute } from './openapi/openapi-route.js';
 import { Outbox } from './outbox/outbox.js';
 import { RecordWriter } from './records/record-writes.js';
 import { RecordReader } from './records/records.js';
@@ -44,5 +45,6 @@ export class DataApi {
     };
     registerRecordRoutes(app, deps);
     registerBatchRoute(app, deps);
+    registerOpenApiRoute(app, { registry: this.registry, limits: this.#limits });
   }
 }

@@ -86,7 +86,8 @@ export class Database<DB = AnyDb> implements Component {
       dialect: this.#boundary.dialect,
       log: (event) => {
         if (this.#observers.size === 0) return;
-        for (const observer of this.#observers) observer({ sql: event.query.sql, parameters: event.query.parameters });
+        for (const observer of this.#observers)
+          observer({ sql: event.query.sql, parameters: event.query.parameters });
       },
     });
   }

@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Counter } from 'prom-client';
-import { adminRequired, type Authenticator } from '../auth/authenticator.js';
+import { type Authenticator, adminRequired } from '../auth/authenticator.js';
 import type { ResolvedConfig } from '../core/config.js';
 import { GroundworkError } from '../core/errors.js';
 import type { Component } from '../core/lifecycle.js';

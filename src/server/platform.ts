@@ -1,16 +1,16 @@
 import type { FastifyInstance } from 'fastify';
-import type { ResolvedConfig } from '../core/config.js';
-import { Lifecycle } from '../core/lifecycle.js';
-import { createLogger, type Logger } from '../core/logger.js';
-import { Metrics } from '../core/metrics.js';
-import { Database } from '../db/database.js';
-import { migrate } from '../db/migrations/runner.js';
-import { systemMigrations } from '../db/migrations/system.js';
 import { registerAdminKeyRoutes } from '../auth/admin-keys-routes.js';
 import { bootstrapAdmin } from '../auth/admins.js';
 import { ApiKeys } from '../auth/api-keys.js';
 import { Authenticator } from '../auth/authenticator.js';
+import type { ResolvedConfig } from '../core/config.js';
+import { Lifecycle } from '../core/lifecycle.js';
+import { createLogger, type Logger } from '../core/logger.js';
+import { Metrics } from '../core/metrics.js';
 import { DataApi } from '../data/data-api.js';
+import { Database } from '../db/database.js';
+import { migrate } from '../db/migrations/runner.js';
+import { systemMigrations } from '../db/migrations/system.js';
 import { Gateway } from '../gateway/pipeline.js';
 import { ensureDevCertificate, readTlsFiles } from '../net/dev-cert.js';
 import { createHttpApp } from '../net/http-app.js';
@@ -77,7 +77,13 @@ export class Platform {
     });
     // Gateway hooks go on before any route, so every route passes the same policy pipeline.
     const apiKeys = new ApiKeys(database);
-    const gateway = new Gateway({ config, database, metrics, logger, authenticator: new Authenticator(apiKeys) });
+    const gateway = new Gateway({
+      config,
+      database,
+      metrics,
+      logger,
+      authenticator: new Authenticator(apiKeys),
+    });
     gateway.install(httpApp.app);
     const data = new DataApi({ database, logger, config });
     const platform = new Platform(config, logger, metrics, database, http, data);

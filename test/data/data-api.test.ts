@@ -32,7 +32,9 @@ const posts = {
 async function columns(c: DataClient, table: string): Promise<string[]> {
   const db = c.gw.platform.database;
   if (db.dialect === 'sqlite') {
-    const { rows } = await sql<{ name: string }>`select name from pragma_table_info(${table})`.execute(db.kysely);
+    const { rows } = await sql<{ name: string }>`select name from pragma_table_info(${table})`.execute(
+      db.kysely,
+    );
     return rows.map((r) => r.name);
   }
   const { rows } = await sql<{ name: string }>`
@@ -46,10 +48,14 @@ async function indexes(c: DataClient, table: string): Promise<string[]> {
   const db = c.gw.platform.database;
   const { rows } =
     db.dialect === 'sqlite'
-      ? await sql<{ name: string }>`select name from sqlite_master where type = 'index' and tbl_name = ${table} and sql is not null`.execute(
+      ? await sql<{
+          name: string;
+        }>`select name from sqlite_master where type = 'index' and tbl_name = ${table} and sql is not null`.execute(
           db.kysely,
         )
-      : await sql<{ name: string }>`select indexname as name from pg_indexes where tablename = ${table} and indexname not like '%_pkey'`.execute(
+      : await sql<{
+          name: string;
+        }>`select indexname as name from pg_indexes where tablename = ${table} and indexname not like '%_pkey'`.execute(
           db.kysely,
         );
   return rows.map((r) => r.name).sort();
@@ -94,7 +100,14 @@ for (const target of dataTargets()) {
     });
 
     it('refuses invalid names and definitions with every problem listed', async () => {
-      for (const name of ['select', 'Robert"); DROP TABLE posts;--', 'a'.repeat(49), '_gw_meta', '1abc', 'posts']) {
+      for (const name of [
+        'select',
+        'Robert"); DROP TABLE posts;--',
+        'a'.repeat(49),
+        '_gw_meta',
+        '1abc',
+        'posts',
+      ]) {
         const res = await c.api('POST', '/api/v1/collections', { name, fields: [] });
         expect(res.status, name).toBe(name === 'posts' ? 409 : 400);
       }
@@ -114,13 +127,19 @@ for (const target of dataTargets()) {
         'unknown_collection',
         'unknown_field',
       ]);
-      const rule = await c.api('POST', '/api/v1/collections', { name: 'bad_rule', rules: { list: 'nope = 1' } });
+      const rule = await c.api('POST', '/api/v1/collections', {
+        name: 'bad_rule',
+        rules: { list: 'nope = 1' },
+      });
       expect(rule.status).toBe(400);
       expect(rule.body.errors[0].path).toBe('rules.list');
     });
 
     it('creates records with defaults, validates every field, checks relations', async () => {
-      const author = await c.api('POST', '/api/v1/collections/authors/records', { name: 'Ada', email: 'ada@example.com' });
+      const author = await c.api('POST', '/api/v1/collections/authors/records', {
+        name: 'Ada',
+        email: 'ada@example.com',
+      });
       expect(author.status).toBe(201);
       expect(author.headers.get('location')).toBe(`/api/v1/collections/authors/records/${author.body.id}`);
       expect(author.body.id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7/);
@@ -158,15 +177,26 @@ for (const target of dataTargets()) {
       });
       expect(bad.status).toBe(400);
       expect(bad.body.code).toBe('DATA_ERR_VALIDATION');
-      const byField = Object.fromEntries(bad.body.errors.map((e: { field: string; code: string }) => [e.field, e.code]));
-      expect(byField).toEqual({ extra: 'unknown_field', title: 'required', views: 'type', status: 'select', homepage: 'url' });
+      const byField = Object.fromEntries(
+        bad.body.errors.map((e: { field: string; code: string }) => [e.field, e.code]),
+      );
+      expect(byField).toEqual({
+        extra: 'unknown_field',
+        title: 'required',
+        views: 'type',
+        status: 'select',
+        homepage: 'url',
+      });
       const missing = await c.api('POST', '/api/v1/collections/posts/records', {
         title: 'x',
         author: '0190a0b0-0000-7000-8000-000000000000',
       });
       expect(missing.status).toBe(400);
       expect(missing.body.errors[0]).toMatchObject({ field: 'author', code: 'relation_not_found' });
-      const duplicate = await c.api('POST', '/api/v1/collections/authors/records', { name: 'B', email: 'ada@example.com' });
+      const duplicate = await c.api('POST', '/api/v1/collections/authors/records', {
+        name: 'B',
+        email: 'ada@example.com',
+      });
       expect(duplicate.status).toBe(409);
     });
 
@@ -197,13 +227,22 @@ for (const target of dataTargets()) {
         author: ids.ada,
         published: true,
       });
-      const anon = await c.api('GET', '/api/v1/collections/posts/records?limit=1', undefined, { auth: false });
+      const anon = await c.api('GET', '/api/v1/collections/posts/records?limit=1', undefined, {
+        auth: false,
+      });
       expect(anon.status).toBe(200);
       expect(anon.body.items.map((p: { id: string }) => p.id)).toEqual([visible.body.id]);
       expect(anon.body.nextCursor).toBeNull();
-      const hidden = await c.api('GET', `/api/v1/collections/posts/records/${ids.post}`, undefined, { auth: false });
+      const hidden = await c.api('GET', `/api/v1/collections/posts/records/${ids.post}`, undefined, {
+        auth: false,
+      });
       expect(hidden.status).toBe(404);
-      const create = await c.api('POST', '/api/v1/collections/posts/records', { title: 'x' }, { auth: false });
+      const create = await c.api(
+        'POST',
+        '/api/v1/collections/posts/records',
+        { title: 'x' },
+        { auth: false },
+      );
       expect(create.status).toBe(401);
       // The rule is part of the statement the database runs, not a filter applied afterwards.
       const seen: string[] = [];
@@ -252,7 +291,10 @@ for (const target of dataTargets()) {
       }
       expect(new Set(seen).size).toBe(seen.length);
       for (const id of made) expect(seen).toContain(id);
-      const total = await c.api('GET', `/api/v1/collections/posts/records?filter=${encodeURIComponent('title ~ "list"')}&total=true&limit=1`);
+      const total = await c.api(
+        'GET',
+        `/api/v1/collections/posts/records?filter=${encodeURIComponent('title ~ "list"')}&total=true&limit=1`,
+      );
       expect(total.body.total).toBe(13);
     });
 
@@ -304,7 +346,9 @@ for (const target of dataTargets()) {
         operations: [{ op: 'delete', collection: 'tags', id: ok.body.results[0].body.id }],
       });
       expect(del.body.results).toEqual([{ status: 204 }]);
-      expect((await c.api('POST', '/api/v1/batch', { operations: [] })).body.code).toBe('DATA_ERR_BATCH_INVALID');
+      expect((await c.api('POST', '/api/v1/batch', { operations: [] })).body.code).toBe(
+        'DATA_ERR_BATCH_INVALID',
+      );
     });
 
     it('changes a schema transactionally; a failing change leaves it as it was', async () => {
@@ -327,10 +371,9 @@ for (const target of dataTargets()) {
       expect(failing.status).toBe(409);
       expect(failing.body.code).toBe('DATA_ERR_SCHEMA_CONFLICT');
       expect(await columns(c, 'tags')).toEqual(before);
-      expect((await c.api('GET', '/api/v1/collections/tags')).body.fields.map((f: { name: string }) => f.name)).toEqual([
-        'label',
-        'color',
-      ]);
+      expect(
+        (await c.api('GET', '/api/v1/collections/tags')).body.fields.map((f: { name: string }) => f.name),
+      ).toEqual(['label', 'color']);
       const renamed = await c.api('PATCH', '/api/v1/collections/tags', {
         renameFields: [{ from: 'color', to: 'colour' }],
       });
@@ -344,7 +387,9 @@ for (const target of dataTargets()) {
     it('on delete: cascade and set null write outbox events; restrict refuses', async () => {
       const author = (await c.api('POST', '/api/v1/collections/authors/records', { name: 'Del' })).body.id;
       const tag = (await c.api('POST', '/api/v1/collections/tags/records', { label: 'gone' })).body.id;
-      const p1 = (await c.api('POST', '/api/v1/collections/posts/records', { title: 'c', author, tags: [tag, ids.tag] })).body.id;
+      const p1 = (
+        await c.api('POST', '/api/v1/collections/posts/records', { title: 'c', author, tags: [tag, ids.tag] })
+      ).body.id;
       const changes: string[] = [];
       const stop = c.gw.platform.data.outbox.subscribe((batch) => {
         for (const ch of batch) changes.push(`${ch.op} ${ch.collection}`);

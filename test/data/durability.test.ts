@@ -22,7 +22,17 @@ for (const target of dataTargets()) {
       const dataDir = mkdtempSync(join(tmpdir(), 'gw-kill-'));
       const dbUrl = await target.url();
       const args = ['start', '--port', '0', '--data-dir', dataDir, '--db-url', dbUrl];
-      const keyRun = await runCli(['admin', 'key', 'create', '--name', 'kill', '--data-dir', dataDir, '--db-url', dbUrl]);
+      const keyRun = await runCli([
+        'admin',
+        'key',
+        'create',
+        '--name',
+        'kill',
+        '--data-dir',
+        dataDir,
+        '--db-url',
+        dbUrl,
+      ]);
       expect(keyRun.code, keyRun.stderr).toBe(0);
       const key = keyRun.stdout.trim();
       expect(key).toMatch(/^gwk_[a-z0-9]{8}_[A-Za-z0-9_-]{43}$/);

@@ -35,11 +35,15 @@ for (const target of dataTargets()) {
           }),
         ),
       );
-      expect(batches.map((b) => b.status)).toEqual(Array.from({ length: 60 }, (_, i) => (i % 2 === 0 ? 200 : 400)));
+      expect(batches.map((b) => b.status)).toEqual(
+        Array.from({ length: 60 }, (_, i) => (i % 2 === 0 ? 200 : 400)),
+      );
       // Plus 50 concurrent updates of one record: each must appear once, in version order.
       const hot = (await c.api('POST', '/api/v1/collections/items/records', { label: 'hot' })).body.id;
       const updates = await Promise.all(
-        Array.from({ length: 50 }, (_, i) => c.api('PATCH', `/api/v1/collections/items/records/${hot}`, { n: i + 1 })),
+        Array.from({ length: 50 }, (_, i) =>
+          c.api('PATCH', `/api/v1/collections/items/records/${hot}`, { n: i + 1 }),
+        ),
       );
       expect(updates.every((u) => u.status === 200)).toBe(true);
 
@@ -47,7 +51,11 @@ for (const target of dataTargets()) {
       const events = await c.gw.platform.data.outbox.read(0, 100_000);
       const creates = events.filter((e) => e.op === 'create' && e.collection === 'items');
       expect(creates.map((e) => e.recordId).sort()).toEqual(rows.map((r) => String(r.id)).sort());
-      expect(creates.some((e) => String(e.data?.label).endsWith('-1') && Number(String(e.data?.label).slice(1, -2)) % 2 === 1)).toBe(false);
+      expect(
+        creates.some(
+          (e) => String(e.data?.label).endsWith('-1') && Number(String(e.data?.label).slice(1, -2)) % 2 === 1,
+        ),
+      ).toBe(false);
       const seqs = events.map((e) => e.seq);
       expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
       expect(new Set(seqs).size).toBe(seqs.length);
@@ -58,7 +66,8 @@ for (const target of dataTargets()) {
       expect(versions).toEqual([...versions].sort((a, b) => a - b));
       const final = (await c.api('GET', `/api/v1/collections/items/records/${hot}`)).body.n;
       expect(hotUpdates.at(-1)?.data?.n).toBe(final);
-      for (let i = 1; i < hotUpdates.length; i++) expect(hotUpdates[i]?.old?.n).toBe(hotUpdates[i - 1]?.data?.n);
+      for (let i = 1; i < hotUpdates.length; i++)
+        expect(hotUpdates[i]?.old?.n).toBe(hotUpdates[i - 1]?.data?.n);
       // Listeners heard exactly what committed.
       expect(published.map((e) => e.seq).sort((a, b) => a - b)).toEqual(seqs);
     });

@@ -16,7 +16,10 @@ for (const target of dataTargets()) {
           { name: 'org', type: 'relation', collection: 'orgs' },
         ],
       });
-      await c.api('POST', '/api/v1/collections', { name: 'labels', fields: [{ name: 'label', type: 'text' }] });
+      await c.api('POST', '/api/v1/collections', {
+        name: 'labels',
+        fields: [{ name: 'label', type: 'text' }],
+      });
       await c.api('POST', '/api/v1/collections', {
         name: 'notes',
         fields: [
@@ -27,13 +30,18 @@ for (const target of dataTargets()) {
           { name: 'meta', type: 'json' },
         ],
       });
-      const orgs = [];
-      for (let i = 0; i < 5; i++) orgs.push((await c.api('POST', '/api/v1/collections/orgs/records', { name: `org${i}` })).body.id);
-      const people = [];
+      const orgs: string[] = [];
+      for (let i = 0; i < 5; i++)
+        orgs.push((await c.api('POST', '/api/v1/collections/orgs/records', { name: `org${i}` })).body.id);
+      const people: string[] = [];
       for (let i = 0; i < 20; i++)
-        people.push((await c.api('POST', '/api/v1/collections/people/records', { name: `p${i}`, org: orgs[i % 5] })).body.id);
-      const labels = [];
-      for (let i = 0; i < 10; i++) labels.push((await c.api('POST', '/api/v1/collections/labels/records', { label: `l${i}` })).body.id);
+        people.push(
+          (await c.api('POST', '/api/v1/collections/people/records', { name: `p${i}`, org: orgs[i % 5] }))
+            .body.id,
+        );
+      const labels: string[] = [];
+      for (let i = 0; i < 10; i++)
+        labels.push((await c.api('POST', '/api/v1/collections/labels/records', { label: `l${i}` })).body.id);
       const operations = Array.from({ length: 100 }, (_, i) => ({
         op: 'create',
         collection: 'notes',
@@ -79,13 +87,21 @@ for (const target of dataTargets()) {
 
     it('filters through relations and json paths on both dialects', async () => {
       const q = async (filter: string) =>
-        (await c.api('GET', `/api/v1/collections/notes/records?limit=500&filter=${encodeURIComponent(filter)}`)).body.items.length;
+        (
+          await c.api(
+            'GET',
+            `/api/v1/collections/notes/records?limit=500&filter=${encodeURIComponent(filter)}`,
+          )
+        ).body.items.length;
       expect(await q('owner.name = "p3"')).toBe(5);
       expect(await q('labels.label = "l0"')).toBe(20);
       expect(await q('meta.k > 90')).toBe(5);
       expect(await q('n in (1, 2, 3) || body ~ "note 9"')).toBe(14);
       // Relation paths go one level deep; deeper is a clear 400.
-      const deep = await c.api('GET', `/api/v1/collections/notes/records?filter=${encodeURIComponent('owner.org.name = "org1"')}`);
+      const deep = await c.api(
+        'GET',
+        `/api/v1/collections/notes/records?filter=${encodeURIComponent('owner.org.name = "org1"')}`,
+      );
       expect(deep.status).toBe(400);
       expect(deep.body.code).toMatch(/^DATA_ERR_FILTER_/);
     });
@@ -93,19 +109,39 @@ for (const target of dataTargets()) {
     it('arbitrary filter and sort strings never cause a 500', async () => {
       const fragments = fc.oneof(
         fc.string({ maxLength: 60 }),
-        fc.constantFrom("'; DROP TABLE notes; --", '/* */', '" OR 1=1', '\u0000', '1e400', 'n = 1)', '((((', 'meta.k.x.y = null', '@auth.id = owner'),
+        fc.constantFrom(
+          "'; DROP TABLE notes; --",
+          '/* */',
+          '" OR 1=1',
+          '\u0000',
+          '1e400',
+          'n = 1)',
+          '((((',
+          'meta.k.x.y = null',
+          '@auth.id = owner',
+        ),
       );
       await fc.assert(
-        fc.asyncProperty(fc.array(fragments, { minLength: 1, maxLength: 4 }), fc.boolean(), async (parts, asSort) => {
-          const text = parts.join(' ');
-          const param = asSort ? 'sort' : 'filter';
-          const res = await c.api('GET', `/api/v1/collections/notes/records?${param}=${encodeURIComponent(text)}`);
-          expect([200, 400]).toContain(res.status);
-          if (res.status === 400) expect(res.body.code).toMatch(/^DATA_ERR_/);
-        }),
+        fc.asyncProperty(
+          fc.array(fragments, { minLength: 1, maxLength: 4 }),
+          fc.boolean(),
+          async (parts, asSort) => {
+            const text = parts.join(' ');
+            const param = asSort ? 'sort' : 'filter';
+            const res = await c.api(
+              'GET',
+              `/api/v1/collections/notes/records?${param}=${encodeURIComponent(text)}`,
+            );
+            expect([200, 400]).toContain(res.status);
+            if (res.status === 400) expect(res.body.code).toMatch(/^DATA_ERR_/);
+          },
+        ),
         { numRuns: 150 },
       );
-      const count = await c.gw.platform.database.kysely.selectFrom('notes').select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow();
+      const count = await c.gw.platform.database.kysely
+        .selectFrom('notes')
+        .select((eb) => eb.fn.countAll().as('n'))
+        .executeTakeFirstOrThrow();
       expect(Number(count.n)).toBe(100);
     });
   });

@@ -38,8 +38,15 @@ export interface DataClient {
   close(): Promise<void>;
 }
 
-export async function startDataPlatform(dbUrl: string, overrides: Record<string, unknown> = {}): Promise<DataClient> {
-  const gw = await startTestPlatform({ db: { url: dbUrl, poolMax: 20 }, log: { level: 'warn' }, ...overrides });
+export async function startDataPlatform(
+  dbUrl: string,
+  overrides: Record<string, unknown> = {},
+): Promise<DataClient> {
+  const gw = await startTestPlatform({
+    db: { url: dbUrl, poolMax: 20 },
+    log: { level: 'warn' },
+    ...overrides,
+  });
   const { key } = await new ApiKeys(gw.platform.database).create({ name: 'test', role: 'admin' });
   return {
     gw,

@@ -12,7 +12,6 @@ import {
   storageOf,
 } from './collection.js';
 import * as ddl from './ddl.js';
-import { toDbValue } from './field-values.js';
 import {
   checkDefinition,
   type DefinitionIssue,
@@ -22,6 +21,7 @@ import {
   type RuleChecker,
   zodIssues,
 } from './definition-checks.js';
+import { toDbValue } from './field-values.js';
 
 const TABLE = '_gw_collections';
 const DATA_CONFLICTS = new Set([
@@ -114,7 +114,9 @@ export class CollectionRegistry implements Component {
     };
     return this.#change(async (trx, current) => {
       if (current.has(def.name))
-        throw new GroundworkError('DATA_ERR_COLLECTION_EXISTS', { detail: `Collection "${def.name}" exists.` });
+        throw new GroundworkError('DATA_ERR_COLLECTION_EXISTS', {
+          detail: `Collection "${def.name}" exists.`,
+        });
       this.#check(def, [...current.values()]);
       await ddl.createCollectionTable(trx, this.#database.dialect, def);
       current.set(def.name, def);
@@ -137,22 +139,36 @@ export class CollectionRegistry implements Component {
 
       for (const [i, indexName] of patch.dropIndexes.entries()) {
         if (!indexes.some((x) => x.name === indexName))
-          issues.push({ path: `dropIndexes.${i}`, code: 'unknown_index', message: `no declared index "${indexName}"` });
+          issues.push({
+            path: `dropIndexes.${i}`,
+            code: 'unknown_index',
+            message: `no declared index "${indexName}"`,
+          });
         indexes = indexes.filter((x) => x.name !== indexName);
       }
       for (const [i, fieldName] of patch.dropFields.entries()) {
         if (!fields.some((f) => f.name === fieldName))
-          issues.push({ path: `dropFields.${i}`, code: 'unknown_field', message: `no field "${fieldName.slice(0, 64)}"` });
+          issues.push({
+            path: `dropFields.${i}`,
+            code: 'unknown_field',
+            message: `no field "${fieldName.slice(0, 64)}"`,
+          });
         const user = indexes.find((x) => x.fields.includes(fieldName));
         if (user)
-          throw conflict(`Field "${fieldName}" is used by index "${user.name}"; drop the index in the same change first.`);
+          throw conflict(
+            `Field "${fieldName}" is used by index "${user.name}"; drop the index in the same change first.`,
+          );
         fields = fields.filter((f) => f.name !== fieldName);
       }
       for (const [i, { from, to }] of patch.renameFields.entries()) {
         const at = fields.findIndex((f) => f.name === from);
         const field = fields[at];
         if (!field) {
-          issues.push({ path: `renameFields.${i}.from`, code: 'unknown_field', message: `no field "${from.slice(0, 64)}"` });
+          issues.push({
+            path: `renameFields.${i}.from`,
+            code: 'unknown_field',
+            message: `no field "${from.slice(0, 64)}"`,
+          });
           continue;
         }
         fields[at] = { ...field, name: to };
@@ -181,13 +197,16 @@ export class CollectionRegistry implements Component {
         if (!field) continue;
         for (const index of ddl.implicitIndexes(name, field)) await ddl.dropIndex(trx, index.name);
         await ddl.renameColumn(trx, name, from, to);
-        for (const index of ddl.implicitIndexes(name, { ...field, name: to })) await ddl.createIndex(trx, name, index);
+        for (const index of ddl.implicitIndexes(name, { ...field, name: to }))
+          await ddl.createIndex(trx, name, index);
       }
       const nonEmpty = patch.addFields.length > 0 && (await ddl.hasRows(trx, name));
       for (const field of patch.addFields) {
         const fallback = 'default' in field ? field.default : undefined;
         if (field.required && nonEmpty && fallback === undefined)
-          throw conflict(`Field "${field.name}" is required and has no default, but the collection has records.`);
+          throw conflict(
+            `Field "${field.name}" is required and has no default, but the collection has records.`,
+          );
         await ddl.addColumn(trx, dialect, name, field);
         if (nonEmpty && fallback !== undefined) {
           await trx
@@ -196,7 +215,9 @@ export class CollectionRegistry implements Component {
             .execute();
         }
       }
-      for (const index of after.indexes.filter((x) => patch.addIndexes.some((y) => normalizeIndex(name, y).name === x.name)))
+      for (const index of after.indexes.filter((x) =>
+        patch.addIndexes.some((y) => normalizeIndex(name, y).name === x.name),
+      ))
         await ddl.createIndex(trx, name, index);
       current.set(name, after);
       return after;
@@ -223,7 +244,9 @@ export class CollectionRegistry implements Component {
   }
 
   /** Runs a schema change in one locked transaction and publishes the new definitions after commit. */
-  async #change<T>(work: (trx: Kysely<AnyDb>, current: Map<string, CollectionDef>) => Promise<T>): Promise<T> {
+  async #change<T>(
+    work: (trx: Kysely<AnyDb>, current: Map<string, CollectionDef>) => Promise<T>,
+  ): Promise<T> {
     const database = this.#database;
     let committed: { defs: CollectionDef[]; version: string } | undefined;
     const result = await database.transaction(async (trx) => {
@@ -232,7 +255,9 @@ export class CollectionRegistry implements Component {
       } catch (error) {
         // The data refuses the change (duplicates under a new unique index, rows referencing …).
         if (error instanceof GroundworkError && DATA_CONFLICTS.has(error.code))
-          throw conflict(`The change conflicts with existing records (${error.title.toLowerCase()}); nothing was changed.`);
+          throw conflict(
+            `The change conflicts with existing records (${error.title.toLowerCase()}); nothing was changed.`,
+          );
         throw error;
       }
     });
@@ -240,17 +265,31 @@ export class CollectionRegistry implements Component {
     return result;
 
     async function run(db: Kysely<AnyDb>): Promise<T> {
-      if (database.dialect === 'postgres') await sql`select pg_advisory_xact_lock(${PG_SCHEMA_LOCK}::bigint)`.execute(db);
+      if (database.dialect === 'postgres')
+        await sql`select pg_advisory_xact_lock(${PG_SCHEMA_LOCK}::bigint)`.execute(db);
       const current = new Map((await readDefinitions(db)).map((d) => [d.name, d]));
       const before = new Set(current.keys());
       const value = await work(db, current);
-      for (const name of before) if (!current.has(name)) await db.deleteFrom(TABLE).where('name', '=', name).execute();
+      for (const name of before)
+        if (!current.has(name)) await db.deleteFrom(TABLE).where('name', '=', name).execute();
       for (const def of current.values()) {
-        const definition = JSON.stringify({ name: def.name, fields: def.fields, indexes: def.indexes, rules: def.rules });
+        const definition = JSON.stringify({
+          name: def.name,
+          fields: def.fields,
+          indexes: def.indexes,
+          rules: def.rules,
+        });
         if (before.has(def.name)) {
-          await db.updateTable(TABLE).set({ definition, updated: def.updated }).where('name', '=', def.name).execute();
+          await db
+            .updateTable(TABLE)
+            .set({ definition, updated: def.updated })
+            .where('name', '=', def.name)
+            .execute();
         } else {
-          await db.insertInto(TABLE).values({ name: def.name, definition, created: def.created, updated: def.updated }).execute();
+          await db
+            .insertInto(TABLE)
+            .values({ name: def.name, definition, created: def.created, updated: def.updated })
+            .execute();
         }
       }
       const version = `${Date.now()}-${Math.random().toString(36).slice(2, 10)}`;
@@ -282,7 +321,11 @@ async function readDefinitions(db: Kysely<AnyDb>): Promise<CollectionDef[]> {
 }
 
 async function readVersion(db: Kysely<AnyDb>): Promise<string> {
-  const row = await db.selectFrom('_gw_meta').select('value').where('key', '=', VERSION_KEY).executeTakeFirst();
+  const row = await db
+    .selectFrom('_gw_meta')
+    .select('value')
+    .where('key', '=', VERSION_KEY)
+    .executeTakeFirst();
   return row ? String(row.value) : '';
 }
 
@@ -295,4 +338,3 @@ function notFound(name: string): GroundworkError {
 function conflict(detail: string): GroundworkError {
   return new GroundworkError('DATA_ERR_SCHEMA_CONFLICT', { detail });
 }
-

@@ -169,7 +169,10 @@ export interface CollectionDef {
 export const collectionPatchSchema = z.strictObject({
   dropIndexes: z.array(name).max(64).default([]),
   dropFields: z.array(z.string()).max(200).default([]),
-  renameFields: z.array(z.strictObject({ from: z.string(), to: fieldName })).max(200).default([]),
+  renameFields: z
+    .array(z.strictObject({ from: z.string(), to: fieldName }))
+    .max(200)
+    .default([]),
   addFields: z.array(fieldSchema).max(200).default([]),
   addIndexes: z.array(indexSchema).max(64).default([]),
   rules: rulesSchema.partial().optional(),

@@ -46,9 +46,17 @@ export function columnType(field: FieldDef, dialect: DialectName): ColumnDataTyp
 export function implicitIndexes(collection: string, field: FieldDef): IndexDef[] {
   const indexes: IndexDef[] = [];
   if (field.unique) {
-    indexes.push({ name: defaultIndexName(collection, [field.name], true), fields: [field.name], unique: true });
+    indexes.push({
+      name: defaultIndexName(collection, [field.name], true),
+      fields: [field.name],
+      unique: true,
+    });
   } else if (field.type === 'relation' && !field.multiple) {
-    indexes.push({ name: defaultIndexName(collection, [field.name], false), fields: [field.name], unique: false });
+    indexes.push({
+      name: defaultIndexName(collection, [field.name], false),
+      fields: [field.name],
+      unique: false,
+    });
   }
   return indexes;
 }
@@ -111,7 +119,12 @@ export async function dropColumn(db: Kysely<AnyDb>, table: string, field: FieldD
   await db.schema.alterTable(table).dropColumn(field.name).execute();
 }
 
-export async function renameColumn(db: Kysely<AnyDb>, table: string, from: string, to: string): Promise<void> {
+export async function renameColumn(
+  db: Kysely<AnyDb>,
+  table: string,
+  from: string,
+  to: string,
+): Promise<void> {
   await db.schema.alterTable(table).renameColumn(from, to).execute();
 }
 

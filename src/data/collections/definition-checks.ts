@@ -6,7 +6,7 @@ import {
   defaultIndexName,
   fieldsByName,
   type IndexDef,
-  indexSchema,
+  type indexSchema,
   RULE_NAMES,
   type Rules,
   storageOf,
@@ -21,7 +21,11 @@ export interface DefinitionIssue {
 }
 
 /** Checks that a rule compiles against a collection; throws a GroundworkError when it does not. */
-export type RuleChecker = (rule: string, collection: CollectionDef, resolve: (name: string) => CollectionDef | undefined) => void;
+export type RuleChecker = (
+  rule: string,
+  collection: CollectionDef,
+  resolve: (name: string) => CollectionDef | undefined,
+) => void;
 
 export function invalidDefinition(issues: readonly DefinitionIssue[]): GroundworkError {
   const first = issues[0];
@@ -60,9 +64,19 @@ export function checkDefinition(
   const seen = new Set<string>();
   def.fields.forEach((field, i) => {
     if (seen.has(field.name))
-      issues.push({ path: `fields.${i}.name`, code: 'duplicate', message: `field "${field.name}" is declared twice` });
+      issues.push({
+        path: `fields.${i}.name`,
+        code: 'duplicate',
+        message: `field "${field.name}" is declared twice`,
+      });
     seen.add(field.name);
-    if ('min' in field && 'max' in field && field.min !== undefined && field.max !== undefined && field.min > field.max)
+    if (
+      'min' in field &&
+      'max' in field &&
+      field.min !== undefined &&
+      field.max !== undefined &&
+      field.min > field.max
+    )
       issues.push({ path: `fields.${i}.min`, code: 'range', message: 'min must not exceed max' });
     if (field.type === 'relation') {
       const target = field.collection === def.name ? def : others.find((c) => c.name === field.collection);
@@ -73,19 +87,39 @@ export function checkDefinition(
           message: `no collection "${field.collection}"`,
         });
       if (!field.multiple && field.maxSelect !== undefined)
-        issues.push({ path: `fields.${i}.maxSelect`, code: 'invalid', message: 'maxSelect needs multiple: true' });
+        issues.push({
+          path: `fields.${i}.maxSelect`,
+          code: 'invalid',
+          message: 'maxSelect needs multiple: true',
+        });
       if (field.onDelete === 'set null' && field.required)
-        issues.push({ path: `fields.${i}.onDelete`, code: 'invalid', message: '"set null" cannot apply to a required field' });
+        issues.push({
+          path: `fields.${i}.onDelete`,
+          code: 'invalid',
+          message: '"set null" cannot apply to a required field',
+        });
     }
     if (field.type === 'select' && !field.multiple && field.maxSelect !== undefined)
-      issues.push({ path: `fields.${i}.maxSelect`, code: 'invalid', message: 'maxSelect needs multiple: true' });
+      issues.push({
+        path: `fields.${i}.maxSelect`,
+        code: 'invalid',
+        message: 'maxSelect needs multiple: true',
+      });
     if ('default' in field && field.default !== undefined) {
       const checked = checkFieldValue(field, field.default);
       if ('issue' in checked)
-        issues.push({ path: `fields.${i}.default`, code: checked.issue.code, message: checked.issue.message });
+        issues.push({
+          path: `fields.${i}.default`,
+          code: checked.issue.code,
+          message: checked.issue.message,
+        });
     }
     if (field.unique && storageOf(field) === 'json')
-      issues.push({ path: `fields.${i}.unique`, code: 'invalid', message: 'json and multi-valued fields cannot be unique' });
+      issues.push({
+        path: `fields.${i}.unique`,
+        code: 'invalid',
+        message: 'json and multi-valued fields cannot be unique',
+      });
   });
 
   const fields = fieldsByName(def);
@@ -95,18 +129,34 @@ export function checkDefinition(
     for (const index of allIndexes(other)) names.add(index.name);
   }
   if (names.has(def.name))
-    issues.push({ path: 'name', code: 'name_taken', message: `"${def.name}" is already used by a collection or index` });
+    issues.push({
+      path: 'name',
+      code: 'name_taken',
+      message: `"${def.name}" is already used by a collection or index`,
+    });
   names.add(def.name);
   for (const field of def.fields) for (const index of implicitIndexes(def.name, field)) names.add(index.name);
   def.indexes.forEach((index, i) => {
     if (names.has(index.name))
-      issues.push({ path: `indexes.${i}.name`, code: 'name_taken', message: `"${index.name}" is already used` });
+      issues.push({
+        path: `indexes.${i}.name`,
+        code: 'name_taken',
+        message: `"${index.name}" is already used`,
+      });
     names.add(index.name);
     if (new Set(index.fields).size !== index.fields.length)
-      issues.push({ path: `indexes.${i}.fields`, code: 'duplicate', message: 'an index lists a field twice' });
+      issues.push({
+        path: `indexes.${i}.fields`,
+        code: 'duplicate',
+        message: 'an index lists a field twice',
+      });
     index.fields.forEach((name, j) => {
       if (!fields.has(name))
-        issues.push({ path: `indexes.${i}.fields.${j}`, code: 'unknown_field', message: `no field "${name.slice(0, 64)}"` });
+        issues.push({
+          path: `indexes.${i}.fields.${j}`,
+          code: 'unknown_field',
+          message: `no field "${name.slice(0, 64)}"`,
+        });
     });
   });
 

@@ -61,7 +61,7 @@ export function fromDbValue(storage: StorageClass, raw: unknown, dialect: Dialec
     case 'boolean':
       return typeof raw === 'boolean' ? raw : raw === 1 || raw === '1' || raw === 't';
     case 'datetime':
-      return raw instanceof Date ? raw.toISOString() : normalizeDatetime(String(raw)) ?? String(raw);
+      return raw instanceof Date ? raw.toISOString() : (normalizeDatetime(String(raw)) ?? String(raw));
     case 'json':
       // pg has already parsed jsonb (a JSON string arrives as a JS string); SQLite holds JSON text.
       return dialect === 'sqlite' && typeof raw === 'string' ? JSON.parse(raw) : raw;

@@ -46,8 +46,7 @@ export function nameProblem(name: unknown): string | undefined {
   if (typeof name !== 'string') return 'must be a string';
   if (name.length === 0) return 'must not be empty';
   if (name.length > NAME_MAX_LENGTH) return `must be at most ${NAME_MAX_LENGTH} characters`;
-  if (!NAME_PATTERN.test(name))
-    return 'must start with a lowercase letter and contain only a-z, 0-9 and _';
+  if (!NAME_PATTERN.test(name)) return 'must start with a lowercase letter and contain only a-z, 0-9 and _';
   if (RESERVED.has(name)) return `"${name}" is a reserved word`;
   return undefined;
 }

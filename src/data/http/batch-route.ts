@@ -2,8 +2,8 @@ import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { GroundworkError, toProblem } from '../../core/errors.js';
 import { etagOf } from '../records/record-rows.js';
-import { sendWrite } from './write-transaction.js';
 import type { RecordRouteDeps } from './records-routes.js';
+import { sendWrite } from './write-transaction.js';
 
 const operationSchema = z.discriminatedUnion('op', [
   z.strictObject({ op: z.literal('create'), collection: z.string().max(64), data: z.unknown() }),
@@ -61,7 +61,15 @@ export function registerBatchRoute(app: FastifyInstance, deps: RecordRouteDeps) 
             results.push({ status: 204 });
           } else {
             const mode = op.op === 'update' ? 'patch' : 'replace';
-            const stored = await deps.writer.update(w, def, op.id, op.data, mode, op.ifMatch, request.principal);
+            const stored = await deps.writer.update(
+              w,
+              def,
+              op.id,
+              op.data,
+              mode,
+              op.ifMatch,
+              request.principal,
+            );
             results.push({ status: 200, etag: etagOf(stored), body: stored.record });
           }
         } catch (error) {

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
-import type { CollectionRegistry } from '../collections/collection-registry.js';
 import type { CollectionDef } from '../collections/collection.js';
+import type { CollectionRegistry } from '../collections/collection-registry.js';
 
 /**
  * `/api/v1/collections`: define, inspect, change and drop collections. Admin only: a collection's
@@ -14,10 +14,7 @@ export function registerCollectionRoutes(app: FastifyInstance, deps: { registry:
 
   app.post('/api/v1/collections', admin, async (request, reply) => {
     const def = await registry.create(request.body);
-    return reply
-      .code(201)
-      .header('location', `/api/v1/collections/${def.name}`)
-      .send(present(def));
+    return reply.code(201).header('location', `/api/v1/collections/${def.name}`).send(present(def));
   });
 
   app.get<{ Params: { name: string } }>('/api/v1/collections/:name', admin, async (request) =>

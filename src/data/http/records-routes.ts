@@ -3,10 +3,10 @@ import type { ResolvedConfig } from '../../core/config.js';
 import type { Database } from '../../db/database.js';
 import type { CollectionRegistry } from '../collections/collection-registry.js';
 import type { Outbox } from '../outbox/outbox.js';
-import type { RecordReader } from '../records/records.js';
 import { parseListOptions, parseReadOptions } from '../records/read-options.js';
 import { etagOf, ifNoneMatchHits } from '../records/record-rows.js';
 import type { RecordWriter } from '../records/record-writes.js';
+import type { RecordReader } from '../records/records.js';
 import { sendWrite } from './write-transaction.js';
 
 export interface RecordRouteDeps {
@@ -37,7 +37,8 @@ export function registerRecordRoutes(app: FastifyInstance, deps: RecordRouteDeps
     const result = await reader.list(def, options, request.principal);
     const self = request.url;
     const links: Record<string, string> = { self };
-    if (result.nextCursor !== null) links.next = withParams(request, { cursor: result.nextCursor, offset: undefined });
+    if (result.nextCursor !== null)
+      links.next = withParams(request, { cursor: result.nextCursor, offset: undefined });
     else if (options.offset !== undefined && result.items.length === options.limit)
       links.next = withParams(request, { offset: String(options.offset + options.limit) });
     if (links.next) reply.header('link', `<${links.next}>; rel="next"`);
@@ -68,7 +69,10 @@ export function registerRecordRoutes(app: FastifyInstance, deps: RecordRouteDeps
       return {
         status: 201,
         body: stored.record,
-        headers: { etag: etagOf(stored), location: `/api/v1/collections/${def.name}/records/${stored.record.id}` },
+        headers: {
+          etag: etagOf(stored),
+          location: `/api/v1/collections/${def.name}/records/${stored.record.id}`,
+        },
       };
     });
   });

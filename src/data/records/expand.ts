@@ -23,7 +23,7 @@ export async function expandRecords(
 ): Promise<void> {
   for (const [fieldName, subtree] of tree.children) {
     const field = def.fields.find((f) => f.name === fieldName);
-    if (!field || field.type !== 'relation') continue;
+    if (field?.type !== 'relation') continue;
     const target = scope.resolve(field.collection);
     if (!target) continue;
     const ids = new Set<string>();
@@ -43,10 +43,12 @@ export async function expandRecords(
           .where(sql<SqlBool>`${sql.ref(`${target.name}.id`)} in (${idsParameter([...ids], scope.dialect)})`);
         if (rule !== 'all') query = query.where(rule);
         const rows = await query.execute();
-        related = new Map(rows.map((row) => {
-          const { record } = rowToRecord(target, row, scope.dialect);
-          return [record.id, record];
-        }));
+        related = new Map(
+          rows.map((row) => {
+            const { record } = rowToRecord(target, row, scope.dialect);
+            return [record.id, record];
+          }),
+        );
         if (subtree.children.size > 0)
           await expandRecords(db, target, [...related.values()], subtree, scope, expandFields, path);
       }
@@ -61,7 +63,8 @@ export async function expandRecords(
     };
     for (const record of records) {
       const value = record[fieldName];
-      const expanded = (record.expand ??= {}) as Record<string, unknown>;
+      if (record.expand === undefined) record.expand = {};
+      const expanded = record.expand as Record<string, unknown>;
       if (typeof value === 'string') {
         const hit = project(related.get(value));
         if (hit) expanded[fieldName] = hit;

@@ -89,7 +89,8 @@ export function parseListOptions(
     ...parseShape(query, def, resolve, limits),
     filter: single(query, 'filter'),
     sort: single(query, 'sort'),
-    limit: limitText === undefined ? limits.defaultPageSize : integer(limitText, 'limit', 1, limits.maxPageSize),
+    limit:
+      limitText === undefined ? limits.defaultPageSize : integer(limitText, 'limit', 1, limits.maxPageSize),
     cursor,
     offset: offsetText === undefined ? undefined : integer(offsetText, 'offset', 0, MAX_OFFSET),
     total: totalText === 'true',
@@ -117,7 +118,7 @@ function parseShape(
       let prefix = '';
       for (const part of parts) {
         const field = current.fields.find((f) => f.name === part);
-        if (!field || field.type !== 'relation')
+        if (field?.type !== 'relation')
           throw invalid(`"expand": "${part.slice(0, 48)}" is not a relation field of "${current.name}".`);
         const target = resolve(field.collection);
         if (!target) throw invalid(`"expand": the target of "${part}" no longer exists.`);
@@ -146,8 +147,10 @@ function parseShape(
         const fieldName = path.pop() ?? '';
         const key = path.join('.');
         const target = targets.get(key);
-        if (key === '' || !target) throw invalid(`"fields": "${name.slice(0, 64)}" is not under an expanded relation.`);
-        if (!known(target, fieldName)) throw invalid(`"fields": "${target.name}" has no field "${fieldName.slice(0, 48)}".`);
+        if (key === '' || !target)
+          throw invalid(`"fields": "${name.slice(0, 64)}" is not under an expanded relation.`);
+        if (!known(target, fieldName))
+          throw invalid(`"fields": "${target.name}" has no field "${fieldName.slice(0, 48)}".`);
         const set = expandFields.get(key) ?? new Set<string>();
         set.add(fieldName);
         expandFields.set(key, set);

@@ -24,7 +24,7 @@ export function newRecordId(nowMs: number = Date.now()): string {
   const bytes = Buffer.from(randomBytes16());
   if (nowMs > lastMs) {
     lastMs = nowMs;
-    counter = ((bytes[6] ?? 0) & 0x07) << 8 | (bytes[7] ?? 0); // start low so many ids fit this ms
+    counter = (((bytes[6] ?? 0) & 0x07) << 8) | (bytes[7] ?? 0); // start low so many ids fit this ms
   } else {
     counter++;
     if (counter > 0xfff) {

@@ -12,13 +12,18 @@ export interface StoredRecord {
 }
 
 /** Converts a row as the driver returned it into the API record and its version. */
-export function rowToRecord(def: CollectionDef, row: Record<string, unknown>, dialect: DialectName): StoredRecord {
+export function rowToRecord(
+  def: CollectionDef,
+  row: Record<string, unknown>,
+  dialect: DialectName,
+): StoredRecord {
   const record: ApiRecord = {
     id: String(row.id),
     created: fromDbValue('datetime', row.created, dialect) as string,
     updated: fromDbValue('datetime', row.updated, dialect) as string,
   };
-  for (const field of def.fields) record[field.name] = fromDbValue(storageOf(field), row[field.name], dialect);
+  for (const field of def.fields)
+    record[field.name] = fromDbValue(storageOf(field), row[field.name], dialect);
   return { record, version: Number(row[VERSION_COLUMN]) };
 }
 
@@ -30,7 +35,8 @@ export function valuesToRow(
 ): Record<string, unknown> {
   const row: Record<string, unknown> = {};
   for (const field of fields) {
-    if (Object.hasOwn(values, field.name)) row[field.name] = toDbValue(storageOf(field), values[field.name], dialect);
+    if (Object.hasOwn(values, field.name))
+      row[field.name] = toDbValue(storageOf(field), values[field.name], dialect);
   }
   return row;
 }

@@ -37,8 +37,10 @@ export function checkFieldValue(field: FieldDef, value: unknown): { value: unkno
     case 'url': {
       if (typeof value !== 'string') return fail('type', 'must be a string');
       const length = codePoints(value);
-      if (field.min !== undefined && length < field.min) return fail('min', `must be at least ${field.min} characters`);
-      if (field.max !== undefined && length > field.max) return fail('max', `must be at most ${field.max} characters`);
+      if (field.min !== undefined && length < field.min)
+        return fail('min', `must be at least ${field.min} characters`);
+      if (field.max !== undefined && length > field.max)
+        return fail('max', `must be at most ${field.max} characters`);
       if (value.includes('\u0000')) return fail('type', 'must not contain NUL characters');
       if (field.type === 'text' && field.pattern !== undefined && !new RegExp(field.pattern, 'u').test(value))
         return fail('pattern', 'does not match the required pattern');
@@ -61,7 +63,8 @@ export function checkFieldValue(field: FieldDef, value: unknown): { value: unkno
       return { value };
     }
     case 'number': {
-      if (typeof value !== 'number' || !Number.isFinite(value)) return fail('type', 'must be a finite number');
+      if (typeof value !== 'number' || !Number.isFinite(value))
+        return fail('type', 'must be a finite number');
       if (field.integer && !Number.isSafeInteger(value))
         return fail('type', 'must be an integer between -(2^53-1) and 2^53-1');
       if (field.min !== undefined && value < field.min) return fail('min', `must be at least ${field.min}`);
@@ -88,9 +91,11 @@ export function checkFieldValue(field: FieldDef, value: unknown): { value: unkno
     }
     case 'select': {
       const allowed = (v: unknown) => typeof v === 'string' && field.values.includes(v);
-      if (!field.multiple) return allowed(value) ? { value } : fail('select', `must be one of: ${field.values.join(', ')}`);
+      if (!field.multiple)
+        return allowed(value) ? { value } : fail('select', `must be one of: ${field.values.join(', ')}`);
       if (!Array.isArray(value)) return fail('type', 'must be a list of values');
-      if (!value.every(allowed)) return fail('select', `every value must be one of: ${field.values.join(', ')}`);
+      if (!value.every(allowed))
+        return fail('select', `every value must be one of: ${field.values.join(', ')}`);
       if (new Set(value).size !== value.length) return fail('duplicate', 'must not repeat a value');
       if (field.maxSelect !== undefined && value.length > field.maxSelect)
         return fail('too_many', `must have at most ${field.maxSelect} values`);
@@ -141,7 +146,11 @@ export function validateRecordInput(
     } else if (key === 'id' || key === 'created' || key === 'updated') {
       // Echoing a record back (GET then PUT) is allowed; the values are the server's to set.
     } else if (!byName.has(key)) {
-      issues.push({ field: key.slice(0, 64), code: 'unknown_field', message: 'is not a field of this collection' });
+      issues.push({
+        field: key.slice(0, 64),
+        code: 'unknown_field',
+        message: 'is not a field of this collection',
+      });
     }
   }
   for (const field of fields) {

@@ -3,8 +3,8 @@ import { GroundworkError } from '../../core/errors.js';
 import type { AnyDb, Database } from '../../db/database.js';
 import type { Principal } from '../../gateway/principal.js';
 import { type RuleDecision, type RuleScope, ruleFor } from '../access/rules.js';
-import type { CollectionRegistry } from '../collections/collection-registry.js';
 import type { CollectionDef, FieldDef } from '../collections/collection.js';
+import type { CollectionRegistry } from '../collections/collection-registry.js';
 import { VERSION_COLUMN } from '../collections/ddl.js';
 import type { ChangeEvent } from '../outbox/outbox.js';
 import { idsParameter } from './expand.js';
@@ -40,7 +40,12 @@ export class RecordWriter {
     return { principal, dialect: this.#database.dialect, resolve: (name) => this.#registry.get(name) };
   }
 
-  async create(w: WriteContext, def: CollectionDef, body: unknown, principal: Principal): Promise<StoredRecord> {
+  async create(
+    w: WriteContext,
+    def: CollectionDef,
+    body: unknown,
+    principal: Principal,
+  ): Promise<StoredRecord> {
     const scope = this.#scope(principal);
     const rule = ruleFor(def, 'create', scope);
     const input = validateRecordInput(def.fields, body, 'create');
@@ -57,7 +62,13 @@ export class RecordWriter {
     const inserted = await w.trx.insertInto(def.name).values(row).returningAll().executeTakeFirstOrThrow();
     const stored = rowToRecord(def, inserted, scope.dialect);
     await this.#checkNewValue(w, def, stored.record.id, rule);
-    w.events.push({ collection: def.name, recordId: stored.record.id, op: 'create', data: stored.record, old: null });
+    w.events.push({
+      collection: def.name,
+      recordId: stored.record.id,
+      op: 'create',
+      data: stored.record,
+      old: null,
+    });
     return stored;
   }
 
@@ -93,7 +104,13 @@ export class RecordWriter {
     if (!updated) throw preconditionFailed(current);
     const stored = rowToRecord(def, updated, scope.dialect);
     await this.#checkNewValue(w, def, id, rule);
-    w.events.push({ collection: def.name, recordId: id, op: 'update', data: stored.record, old: current.record });
+    w.events.push({
+      collection: def.name,
+      recordId: id,
+      op: 'update',
+      data: stored.record,
+      old: current.record,
+    });
     return stored;
   }
 
@@ -126,7 +143,11 @@ export class RecordWriter {
         const refs = await w.trx
           .selectFrom(owner.name)
           .selectAll(owner.name)
-          .where(field.multiple ? containsId(owner.name, field.name, id, dialect) : sql<SqlBool>`${sql.ref(`${owner.name}.${field.name}`)} = ${id}`)
+          .where(
+            field.multiple
+              ? containsId(owner.name, field.name, id, dialect)
+              : sql<SqlBool>`${sql.ref(`${owner.name}.${field.name}`)} = ${id}`,
+          )
           .execute();
         const referencing = refs
           .map((row) => rowToRecord(owner, row, dialect))
@@ -155,7 +176,13 @@ export class RecordWriter {
               .returningAll()
               .executeTakeFirstOrThrow();
             const after = rowToRecord(owner, row, dialect);
-            w.events.push({ collection: owner.name, recordId: ref.record.id, op: 'update', data: after.record, old: ref.record });
+            w.events.push({
+              collection: owner.name,
+              recordId: ref.record.id,
+              op: 'update',
+              data: after.record,
+              old: ref.record,
+            });
           }
         }
       }
@@ -174,13 +201,19 @@ export class RecordWriter {
       if (ids.length === 0) continue;
       const target = this.#registry.get(field.collection);
       if (!target) {
-        issues.push({ field: field.name, code: 'relation_not_found', message: 'the related collection no longer exists' });
+        issues.push({
+          field: field.name,
+          code: 'relation_not_found',
+          message: 'the related collection no longer exists',
+        });
         continue;
       }
       let query = w.trx
         .selectFrom(target.name)
         .select(`${target.name}.id`)
-        .where(sql<SqlBool>`${sql.ref(`${target.name}.id`)} in (${idsParameter(ids, this.#database.dialect)})`);
+        .where(
+          sql<SqlBool>`${sql.ref(`${target.name}.id`)} in (${idsParameter(ids, this.#database.dialect)})`,
+        );
       if (this.#database.dialect === 'postgres') query = query.forKeyShare();
       const found = new Set((await query.execute()).map((row) => String(row.id)));
       const missing = ids.filter((x) => !found.has(x));

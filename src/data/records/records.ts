@@ -3,15 +3,15 @@ import { GroundworkError } from '../../core/errors.js';
 import type { AnyDb, Database } from '../../db/database.js';
 import type { Principal } from '../../gateway/principal.js';
 import { type RuleDecision, type RuleScope, ruleFor } from '../access/rules.js';
-import type { CollectionRegistry } from '../collections/collection-registry.js';
 import type { CollectionDef } from '../collections/collection.js';
+import type { CollectionRegistry } from '../collections/collection-registry.js';
 import { decodeCursor, encodeCursor, keysetCondition } from '../query/cursor.js';
 import { compileFilter } from '../query/filter-compiler.js';
 import { parseFilter } from '../query/filter-parser.js';
 import { applySort, parseSort } from '../query/sort.js';
 import { expandRecords, idsParameter } from './expand.js';
 import type { ListOptions, ReadOptions } from './read-options.js';
-import { type ApiRecord, type StoredRecord, rowToRecord } from './record-rows.js';
+import { type ApiRecord, rowToRecord, type StoredRecord } from './record-rows.js';
 
 export interface ListResult {
   items: Record<string, unknown>[];
@@ -55,7 +55,8 @@ export class RecordReader {
     const sort = parseSort(options.sort ?? '', def);
     const ctx = { dialect: scope.dialect, collection: def, resolve: scope.resolve, auth: {} };
     const page = [...conditions];
-    if (options.cursor !== undefined) page.push(keysetCondition(sort, decodeCursor(options.cursor, sort), ctx));
+    if (options.cursor !== undefined)
+      page.push(keysetCondition(sort, decodeCursor(options.cursor, sort), ctx));
 
     let query = db.selectFrom(def.name).selectAll(def.name);
     for (const condition of page) query = query.where(condition);
