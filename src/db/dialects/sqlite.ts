@@ -32,9 +32,42 @@ export function createSqliteDialect(options: SqliteOptions): Dialect {
       db.pragma('synchronous = NORMAL');
       db.pragma('foreign_keys = ON');
       db.pragma(`busy_timeout = ${Math.trunc(options.busyTimeoutMs)}`);
-      return db;
+      return withStatementCache(db);
     },
   });
+}
+
+/** Statements kept prepared per connection: Kysely's SQLite driver would prepare each query anew. */
+const STATEMENT_CACHE_SIZE = 500;
+
+/**
+ * The connection as Kysely sees it, with `prepare` answered from a small LRU of prepared
+ * statements keyed by SQL text (queries are parameterised, so the text repeats). Safe because
+ * the one connection runs one statement at a time; SQLite re-prepares a cached statement itself
+ * when the schema changed under it.
+ */
+function withStatementCache(db: BetterSqlite3.Database) {
+  const cache = new Map<string, BetterSqlite3.Statement>();
+  return {
+    prepare(text: string): BetterSqlite3.Statement {
+      let statement = cache.get(text);
+      if (statement) {
+        cache.delete(text);
+      } else {
+        statement = db.prepare(text);
+        if (cache.size >= STATEMENT_CACHE_SIZE) {
+          const oldest = cache.keys().next().value;
+          if (oldest !== undefined) cache.delete(oldest);
+        }
+      }
+      cache.set(text, statement);
+      return statement;
+    },
+    close(): void {
+      cache.clear();
+      db.close();
+    },
+  };
 }
 
 /** Writers take the lock at BEGIN so they queue on busy_timeout rather than fail on upgrade. */
