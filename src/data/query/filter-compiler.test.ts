@@ -169,6 +169,8 @@ describe('compileFilter: @auth values', () => {
       '@auth.id != "x"',
       '@auth.id in ("x")',
       '@auth.id not in ("x")',
+      '@auth.id = @auth.other',
+      '@auth.id >= @auth.other',
     ]) {
       expect(whereOf(text, 'sqlite', anonymous), text).toBe('1 = 0');
       expect(whereOf(text, 'postgres', { id: null }), text).toBe('1 = 0');
