@@ -1,0 +1,91 @@
+import { z } from 'zod';
+import { collectionInputSchema, collectionPatchSchema } from '../collections/collection.js';
+import { RECORD_ID, STORED_DATETIME } from './collection-schemas.js';
+import { type JsonSchema, ref } from './openapi-parts.js';
+
+/**
+ * Schemas of the routes that do not depend on the collections. Collection definitions are taken
+ * from the same zod schemas the collection routes parse with, so they cannot drift apart.
+ */
+
+/** A zod schema as a JSON Schema 2020-12 component (without the `$schema` of a root document). */
+function fromZod(schema: z.ZodType, io: 'input' | 'output'): JsonSchema {
+  const { $schema: _dialect, ...rest } = z.toJSONSchema(schema, {
+    target: 'draft-2020-12',
+    io,
+  }) as JsonSchema;
+  return rest;
+}
+
+export function systemSchemas(): Record<string, JsonSchema> {
+  const stored = fromZod(collectionInputSchema, 'output');
+  const nullableTime = { ...STORED_DATETIME, type: ['string', 'null'] };
+  const apiKey = {
+    id: RECORD_ID,
+    name: { type: 'string' },
+    prefix: { type: 'string', pattern: '^[a-z0-9]{8}$' },
+    role: { type: 'string', enum: ['admin'] },
+    created: STORED_DATETIME,
+    expiresAt: nullableTime,
+    revokedAt: nullableTime,
+    lastUsedAt: nullableTime,
+  };
+  const apiKeyRequired = Object.keys(apiKey);
+  return {
+    CollectionDefinition: fromZod(collectionInputSchema, 'input'),
+    CollectionChange: fromZod(collectionPatchSchema, 'input'),
+    Collection: {
+      ...stored,
+      properties: {
+        ...(stored.properties as Record<string, JsonSchema>),
+        created: STORED_DATETIME,
+        updated: STORED_DATETIME,
+      },
+      required: [...((stored.required as string[] | undefined) ?? []), 'created', 'updated'],
+    },
+    Collections: {
+      type: 'object',
+      properties: { items: { type: 'array', items: ref('Collection') } },
+      required: ['items'],
+      additionalProperties: false,
+    },
+    ApiKey: { type: 'object', properties: apiKey, required: apiKeyRequired, additionalProperties: false },
+    ApiKeyCreated: {
+      type: 'object',
+      description: 'The new key: `key` is shown this once and never again.',
+      properties: { ...apiKey, key: { type: 'string', pattern: '^gwk_[a-z0-9]{8}_[A-Za-z0-9_-]{43}$' } },
+      required: [...apiKeyRequired, 'key'],
+      additionalProperties: false,
+    },
+    ApiKeyRequest: {
+      type: 'object',
+      properties: {
+        name: { type: 'string', minLength: 1, maxLength: 100 },
+        expiresAt: { type: 'string', format: 'date-time' },
+      },
+      required: ['name'],
+      additionalProperties: false,
+    },
+    ApiKeys: {
+      type: 'object',
+      properties: { items: { type: 'array', items: ref('ApiKey') } },
+      required: ['items'],
+      additionalProperties: false,
+    },
+    Health: {
+      type: 'object',
+      properties: { status: { const: 'ok' } },
+      required: ['status'],
+      additionalProperties: false,
+    },
+    Readiness: {
+      type: 'object',
+      properties: {
+        status: { const: 'ok' },
+        checks: { type: 'object', additionalProperties: { const: 'ok' } },
+      },
+      required: ['status', 'checks'],
+      additionalProperties: false,
+    },
+  };
+}
