@@ -4,8 +4,7 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GroundworkError } from '../../src/core/errors.js';
-import { type CollectionDef, fieldsByName, storageOf } from '../../src/data/collections/collection.js';
-import { fromDbValue, toDbValue } from '../../src/data/collections/field-values.js';
+import type { CollectionDef } from '../../src/data/collections/collection.js';
 import { filterTree } from '../../src/data/query/filter-arbitraries.test-support.js';
 import {
   applySort,
@@ -19,15 +18,28 @@ import {
   printSort,
   type SortSpec,
 } from '../../src/data/query/index.js';
-import { authorsDef, postsDef, queryContext } from '../../src/data/query/query-fixtures.test-support.js';
-import { type AnyDb, Database, type DialectName } from '../../src/db/database.js';
+import {
+  ALL,
+  AUTHORS,
+  authorsDef,
+  createTable,
+  except,
+  insert,
+  POSTS,
+  postsDef,
+  queryContext,
+  type Row,
+  toRecord,
+} from '../../src/data/query/query-fixtures.test-support.js';
+import { type AnyDb, Database } from '../../src/db/database.js';
 import { sharedPostgres } from '../harness/shared-engines.js';
 
 /**
  * The query compiler against real engines: the same filters, sorts and cursors over tables laid
  * out by the storage rules (`collections/collection.ts` storageOf, `field-values.ts`) must select
- * exactly the same rows on SQLite and on PostgreSQL. Tables are created here by hand, not by the
- * collections DDL, so this suite pins the compiler to the storage contract alone.
+ * exactly the same rows on SQLite and on PostgreSQL. Tables are created by hand
+ * (`createTable` in `query-fixtures.test-support.ts`), not by the collections DDL, so this suite
+ * pins the compiler to the storage contract alone.
  */
 const postgres = sharedPostgres();
 const tmp = mkdtempSync(join(tmpdir(), 'gw-query-'));
@@ -37,175 +49,6 @@ const targets = [
   { name: 'sqlite', available: true, newUrl: async () => `sqlite://${join(tmp, `q-${sqliteFiles++}.db`)}` },
   { name: 'postgres', available: postgres.available, newUrl: () => postgres.createDatabase('query') },
 ];
-
-type Row = Record<string, unknown>;
-const STAMP = '2024-01-01T00:00:00.000Z';
-
-const COLUMN_TYPES = {
-  sqlite: {
-    text: 'text',
-    integer: 'integer',
-    float: 'real',
-    boolean: 'integer',
-    datetime: 'text',
-    json: 'text',
-  },
-  postgres: {
-    text: 'text',
-    integer: 'bigint',
-    float: 'double precision',
-    boolean: 'boolean',
-    datetime: 'timestamptz',
-    json: 'jsonb',
-  },
-} as const;
-
-async function createTable(db: Database<AnyDb>, def: CollectionDef): Promise<void> {
-  const types = COLUMN_TYPES[db.dialect];
-  let table = db.kysely.schema
-    .createTable(def.name)
-    .addColumn('id', 'text', (c) => c.primaryKey())
-    .addColumn('created', types.datetime, (c) => c.notNull())
-    .addColumn('updated', types.datetime, (c) => c.notNull());
-  for (const field of def.fields) {
-    const single = field.type === 'relation' && !field.multiple;
-    table = table.addColumn(field.name, types[storageOf(field)], (c) =>
-      single ? c.references(`${field.collection}.id`) : c,
-    );
-  }
-  await table.execute();
-}
-
-/** Inserts API-form records: each value converted as the records service would store it. */
-async function insert(db: Database<AnyDb>, def: CollectionDef, records: readonly Row[]): Promise<void> {
-  const fields = fieldsByName(def);
-  const rows = records.map((record) => {
-    const row: Row = { created: STAMP, updated: STAMP };
-    for (const [name, value] of Object.entries(record)) {
-      const field = fields.get(name);
-      if (!field) throw new Error(`fixture: no field ${name}`);
-      row[name] = toDbValue(storageOf(field), value, db.dialect);
-    }
-    return row;
-  });
-  for (const row of rows) await db.kysely.insertInto(def.name).values(row).execute();
-}
-
-function toRecord(def: CollectionDef, row: Row, dialect: DialectName): Row {
-  const record: Row = {};
-  for (const [name, field] of fieldsByName(def))
-    record[name] = fromDbValue(storageOf(field), row[name], dialect);
-  return record;
-}
-
-const AUTHORS: Row[] = [
-  {
-    id: 'a1',
-    name: 'Ada Lovelace',
-    age: 36,
-    rating: 4.5,
-    active: true,
-    born: '1815-12-10T00:00:00.000Z',
-    meta: { lang: 'en', score: 10 },
-    roles: ['admin', 'editor'],
-    mentor: null,
-  },
-  {
-    id: 'a2',
-    name: 'Bob_100%',
-    age: null,
-    rating: null,
-    active: false,
-    meta: { lang: 5 },
-    roles: [],
-    mentor: 'a1',
-  },
-  { id: 'a3', name: null, age: 20, rating: -1.25, born: '2000-01-01T00:00:00.000Z', mentor: 'a1' },
-  { id: 'a4', name: 'Émile', age: 50, meta: [1, 2, 3], roles: ['guest'], mentor: 'a2' },
-];
-
-const POSTS: Row[] = [
-  {
-    id: 'p01',
-    title: 'Hello World',
-    views: 10,
-    score: 1.5,
-    published: true,
-    published_at: '2024-01-01T00:00:00.000Z',
-    meta: { a: { b: 5 }, s: 'abc', flag: true, n: null },
-    tags: ['news', 'tech'],
-    author: 'a1',
-    coauthors: ['a2', 'a3'],
-    owner: 'a1',
-    contact: 'ada@example.com',
-  },
-  {
-    id: 'p02',
-    title: '50% off_sale',
-    views: 0,
-    score: -2,
-    published: false,
-    published_at: '2024-06-15T12:30:00.000Z',
-    meta: { a: { b: '5' }, s: 'ABC', flag: false },
-    tags: ['a%b'],
-    author: 'a2',
-    coauthors: [],
-    owner: 'a2',
-  },
-  { id: 'p03' },
-  {
-    id: 'p04',
-    title: 'hello there',
-    views: 10,
-    score: 1.5,
-    published: true,
-    published_at: '2025-01-01T00:00:00.000Z',
-    meta: { a: { b: 7.5 }, s: 12, arr: [1, 2] },
-    tags: ['x_y'],
-    author: 'a1',
-    coauthors: ['a4'],
-    owner: 'a3',
-    contact: 'x@y.z',
-  },
-  {
-    id: 'p05',
-    title: 'back\\slash',
-    views: -5,
-    score: 1e10,
-    published: false,
-    published_at: '1999-12-31T23:59:59.999Z',
-    meta: 5,
-    tags: ['news'],
-    author: 'a3',
-    coauthors: ['a1'],
-  },
-  {
-    id: 'p06',
-    title: 'Ünïcode ß',
-    views: 9007199254740991,
-    score: 0.1,
-    published: true,
-    published_at: '2026-01-01T00:00:00.000Z',
-    meta: 'just a string',
-    tags: [],
-    author: 'a4',
-    coauthors: ['a1', 'a4'],
-    owner: 'a4',
-  },
-  {
-    id: 'p07',
-    title: '',
-    views: 3,
-    score: 3,
-    meta: { a: [{ b: 1 }], 0: 'zero' },
-    tags: ['tech'],
-    author: 'a2',
-  },
-  { id: 'p08', title: `O'Reilly "quoted"`, views: 1, meta: { a: { b: { c: 1 } }, s: 'abc' }, author: 'a1' },
-  { id: 'p09', title: 'ABC', meta: [{ a: 1 }, 'zero'], tags: [] },
-];
-const ALL = POSTS.map((p) => p.id as string);
-const except = (...ids: string[]) => ALL.filter((id) => !ids.includes(id));
 
 /** Filter → the posts it must select, on every engine. */
 const EXPECTED: [string, string[]][] = [

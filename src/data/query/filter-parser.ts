@@ -20,7 +20,8 @@
  * Strings are in "…" or '…' with escapes `\" \' \\ \/ \n \t \r \b \f \uXXXX` (so a JSON string
  * is a valid string literal: clients can quote values with JSON.stringify); they may not contain
  * U+0000 or unpaired surrogates. Numbers are decimal with optional sign, fraction and exponent,
- * and must be finite. Keywords are lowercase.
+ * and must be finite. Keywords are lowercase. An empty filter is a syntax error: callers treat an
+ * absent or blank `?filter=` as "no filter" before parsing.
  *
  * ## Meaning
  *
@@ -30,13 +31,18 @@
  *   one relation deep; `author.meta.a` then walks into that record's JSON field. A comparison on a
  *   relation path holds when *some* related record satisfies it (for a multi relation: any of
  *   them); a record with no related record never matches it (test `author is null` for that).
+ *   So `author.name != "x"` holds when the author exists and is not named "x". An unknown field,
+ *   or a path that does not fit the field, is DATA_ERR_FILTER_FIELD.
  * - **Typed comparisons.** A value is checked against the field's type: numbers for number
  *   fields (integers within ±2^53 for integer fields), `true`/`false` for booleans, strings for
  *   text, email, url, select and relation fields (a relation compares the related record's id),
  *   and for datetime fields a date-time string (RFC 3339, any offset, or a bare date) or `@now`.
  *   A value of the wrong type is DATA_ERR_FILTER_VALUE. Two fields can be compared when their
  *   storage matches (numbers with numbers); JSON paths and multi-valued fields compare only with
- *   values.
+ *   values. Text orders (`<`, `>`) by code point on SQLite and by the database collation on
+ *   PostgreSQL (also code point under the C / C.UTF-8 collations).
+ * - **`in`.** `x in (a, b)` means `x = a || x = b` (values only, `null` allowed); `not in` is its
+ *   negation, so it holds for a null `x` unless null is listed.
  * - **Null is a value.** `x = null` and `x is null` test for null; `x != null` and `x is not null`
  *   for a value. `x = "a"` never holds for a null `x`, and `x != "a"` always does (likewise `!~`
  *   and `not in`): each negated operator is exactly the negation of the positive one. Between two
@@ -50,14 +56,18 @@
  * - **JSON paths** compare by the type of the value: `meta.n > 5` holds only where the stored
  *   JSON value is a number greater than 5, `meta.s = "x"` only where it is the string "x",
  *   `meta.b = true` where it is `true` (booleans allow only `=` and `!=`), `meta.k = null` where
- *   the key is missing or JSON null. Stored JSON of any shape never causes an error.
+ *   the key is missing or JSON null. Stored JSON of any shape never causes an error. A path
+ *   into a JSON field with no further keys (`meta = 5`) compares the whole value. `@now` compares
+ *   with JSON values as its ISO-8601 text.
  * - **`@now`** is the time the filter is compiled. **`@auth.<name>`** is the caller's value
  *   (e.g. `@auth.id`, `@auth.collection`); a missing name is null.
  *   *A comparison with an `@auth` value that is null, missing, or not of the field's type is
  *   false*, whatever the operator (`!=`, `!~` and `not in` included), so `owner = @auth.id` and
- *   `owner != @auth.id` both deny anonymous callers. Only explicit null tests look at a null
- *   `@auth` value: `@auth.id = null`, `@auth.id != null`, `@auth.id is [not] null`.
- * - A comparison between two values (`@auth.role = "admin"`) is decided when compiling.
+ *   `owner != @auth.id` both deny anonymous callers; in an `in` list, one such value makes the
+ *   whole `in` / `not in` false. Only explicit null tests look at a null `@auth` value:
+ *   `@auth.id = null`, `@auth.id != null`, `@auth.id is [not] null`.
+ * - A comparison between two values (`@auth.role = "admin"`, `@now > "2025-01-01"`) is decided
+ *   when compiling; two literals of different types (`"1" = 1`) are DATA_ERR_FILTER_VALUE.
  *
  * ## Limits (DATA_ERR_FILTER_LIMIT)
  *
