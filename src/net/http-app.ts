@@ -66,6 +66,9 @@ export function createHttpApp(options: HttpAppOptions): HttpApp {
     routerOptions: { maxParamLength: 200 },
   });
 
+  // Bodies are JSON: Fastify's default text/plain parser would hand routes a string where they
+  // expect an object; without it, any other media type is 415 HTTP_ERR_UNSUPPORTED_MEDIA_TYPE.
+  app.removeContentTypeParser('text/plain');
   installRequestContext(app);
   // RFC 9112 §3.2: a server MUST respond 400 to an HTTP/1.1 request without Host.
   app.addHook('onRequest', async (request, reply) => {

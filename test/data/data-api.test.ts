@@ -200,6 +200,32 @@ for (const target of dataTargets()) {
       expect(duplicate.status).toBe(409);
     });
 
+    it('refuses non-JSON bodies (415) and URLs/emails that are not RFC 3986 / ASCII', async () => {
+      const res = await fetch(`${c.gw.url}/api/v1/collections/tags/records`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${c.adminKey}`, 'content-type': 'text/plain' },
+        body: 'label=x',
+      });
+      expect(res.status).toBe(415);
+      expect(((await res.json()) as { code: string }).code).toBe('HTTP_ERR_UNSUPPORTED_MEDIA_TYPE');
+      for (const [field, value] of [
+        ['homepage', 'http://x/a b'],
+        ['homepage', 'https://ü.de/'],
+      ]) {
+        const bad = await c.api('POST', '/api/v1/collections/posts/records', {
+          title: 't',
+          [field as string]: value,
+        });
+        expect(bad.status, value).toBe(400);
+        expect(bad.body.errors[0].code).toBe('url');
+      }
+      for (const email of ['ü@x.de', 'a_b@x_y.de', 'no-at-sign']) {
+        const bad = await c.api('POST', '/api/v1/collections/authors/records', { name: 'n', email });
+        expect(bad.status, email).toBe(400);
+        expect(bad.body.errors[0].code).toBe('email');
+      }
+    });
+
     it('ETag, If-None-Match → 304, If-Match → 412 when stale', async () => {
       const path = `/api/v1/collections/posts/records/${ids.post}`;
       const first = await c.api('GET', path);

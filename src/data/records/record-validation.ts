@@ -12,7 +12,11 @@ export interface FieldIssue {
   message: string;
 }
 
-const EMAIL = /^[^\s@"<>()[\]\\,;:]+@[^\s@"<>()[\]\\,;:]+\.[^\s@"<>()[\]\\,;:]+$/u;
+/** The `email` format of JSON Schema as Ajv checks it (ASCII local part and host name). */
+const EMAIL =
+  /^[a-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[a-z0-9!#$%&'*+/=?^_`{|}~-]+)*@(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/i;
+/** Characters RFC 3986 allows in a URI; anything else (spaces, raw non-ASCII) must be percent-encoded. */
+const URI_CHARS = /^[A-Za-z0-9\-._~:/?#[\]@!$&'()*+,;=%]+$/;
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
@@ -57,8 +61,8 @@ export function checkFieldValue(field: FieldDef, value: unknown): { value: unkno
         } catch {
           url = undefined;
         }
-        if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:'))
-          return fail('url', 'must be an http(s) URL');
+        if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:') || !URI_CHARS.test(value))
+          return fail('url', 'must be an http(s) URL (RFC 3986: percent-encode spaces and non-ASCII)');
       }
       return { value };
     }
