@@ -106,6 +106,41 @@ for (const target of dataTargets()) {
       expect(deep.body.code).toMatch(/^DATA_ERR_FILTER_/);
     });
 
+    it("a caller's filter cannot probe related records they may not view", async () => {
+      await c.api('POST', '/api/v1/collections', { name: 'vault', fields: [{ name: 'code', type: 'text' }] });
+      await c.api('POST', '/api/v1/collections', {
+        name: 'cards',
+        fields: [
+          { name: 'vault', type: 'relation', collection: 'vault' },
+          { name: 'owner', type: 'relation', collection: 'people' },
+        ],
+        rules: { list: '', view: '' },
+      });
+      await c.api('PATCH', '/api/v1/collections/people', { rules: { view: 'name != "p0"' } });
+      const secret = (await c.api('POST', '/api/v1/collections/vault/records', { code: 'hunter2' })).body.id;
+      const people = (await c.api('GET', '/api/v1/collections/people/records?sort=name&limit=2')).body.items;
+      await c.api('POST', '/api/v1/collections/cards/records', { vault: secret, owner: people[0].id });
+      await c.api('POST', '/api/v1/collections/cards/records', { vault: secret, owner: people[1].id });
+      const anon = async (filter: string) =>
+        (
+          await c.api(
+            'GET',
+            `/api/v1/collections/cards/records?filter=${encodeURIComponent(filter)}`,
+            undefined,
+            { auth: false },
+          )
+        ).body.items.length;
+      const admin = async (filter: string) =>
+        (await c.api('GET', `/api/v1/collections/cards/records?filter=${encodeURIComponent(filter)}`)).body
+          .items.length;
+      expect(await admin('vault.code = "hunter2"')).toBe(2);
+      expect(await anon('vault.code = "hunter2"')).toBe(0); // vault is admin-only
+      expect(await anon('vault.code ~ "h"')).toBe(0);
+      expect(await admin('owner.name = "p0"')).toBe(1);
+      expect(await anon('owner.name = "p0"')).toBe(0); // p0 is hidden by people's view rule
+      expect(await anon('owner.name = "p1"')).toBe(1);
+    });
+
     it('arbitrary filter and sort strings never cause a 500', async () => {
       const fragments = fc.oneof(
         fc.string({ maxLength: 60 }),

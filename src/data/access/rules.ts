@@ -1,4 +1,4 @@
-import { type Expression, type SqlBool, sql } from 'kysely';
+import { type Expression, type RawBuilder, type SqlBool, sql } from 'kysely';
 import { adminRequired } from '../../auth/authenticator.js';
 import type { DialectName } from '../../db/database.js';
 import { authValues, type Principal } from '../../gateway/principal.js';
@@ -59,6 +59,37 @@ export function compileRule(def: CollectionDef, rule: string, scope: RuleScope):
     collection: def,
     resolve: scope.resolve,
     auth: authValues(scope.principal),
+  });
+}
+
+/**
+ * Compiles a filter a caller wrote (`?filter=`): `@auth.*` is the caller, and a relation path sees
+ * only related records the caller may view (their view rule joins the subquery; none at all when
+ * it is admin-only), so a filter cannot probe fields of records the caller cannot read.
+ */
+export function compileCallerFilter(def: CollectionDef, text: string, scope: RuleScope): Expression<SqlBool> {
+  let guards = 0;
+  return compileFilter(parseFilter(text), {
+    dialect: scope.dialect,
+    collection: def,
+    resolve: scope.resolve,
+    auth: authValues(scope.principal),
+    ...(scope.principal.kind === 'admin'
+      ? {}
+      : {
+          guardRelation: (target: CollectionDef, alias: string) => {
+            const rule = target.rules.view;
+            if (rule === null) return false;
+            if (rule.trim() === '') return true;
+            return compileFilter(parsed(target, rule), {
+              dialect: scope.dialect,
+              collection: { ...target, name: alias },
+              resolve: scope.resolve,
+              auth: authValues(scope.principal),
+              aliasScope: `g${++guards}_`,
+            }) as RawBuilder<SqlBool>;
+          },
+        }),
   });
 }
 

@@ -16,13 +16,27 @@ export interface QueryContext {
   readonly auth: Readonly<Record<string, unknown>>;
   /** The clock for `@now`; defaults to the system clock. */
   readonly now?: () => Date;
+  /**
+   * For filters written by a caller (not rules): the condition a related record must also meet for
+   * a relation path to see it — the target's view rule — or false when the caller may not view the
+   * target at all. Without it, `author.secret ~ "a"` would let a caller probe fields of records
+   * they cannot read. `alias` is the table alias of the related records in the subquery.
+   */
+  readonly guardRelation?: (target: CollectionDef, alias: string) => Condition;
+  /** Distinguishes the aliases of a compilation nested in another (see guardRelation). */
+  readonly aliasScope?: string;
 }
 
 /** Hands out table aliases (`_r1`, `_j2`, …) unique within one compiled expression. */
 export class Aliases {
   #next = 1;
+  readonly #scope: string;
+  /** `scope` keeps aliases of a nested compilation (a relation guard) apart from the outer ones. */
+  constructor(scope = '') {
+    this.#scope = scope;
+  }
   take(prefix: '_r' | '_j'): string {
-    return `${prefix}${this.#next++}`;
+    return `${prefix}${this.#scope}${this.#next++}`;
   }
 }
 
@@ -33,6 +47,8 @@ interface RelationScope {
   readonly target: CollectionDef;
   /** The relation column of the outer table. */
   readonly source: RawBuilder<unknown>;
+  /** Extra condition on the related record (see QueryContext.guardRelation); true when none. */
+  readonly guard: Condition;
 }
 
 /** A path resolved to a column: a plain field, a JSON path, or a list (multi select/relation). */
@@ -83,7 +99,8 @@ export function resolveField(
       at,
     );
   const alias = aliases.take('_r');
-  const scope = { multiple: isMultiple(field), alias, target, source: column };
+  const guard = ctx.guardRelation ? ctx.guardRelation(target, alias) : true;
+  const scope = { multiple: isMultiple(field), alias, target, source: column, guard };
   return plain(targetField, label, sql.ref(`${alias}.${targetField.name}`), more, ctx.dialect, scope);
 }
 
@@ -110,10 +127,17 @@ export function withinScope(
   aliases: Aliases,
 ): Condition {
   const scope = ref.scope;
-  if (!scope || condition === false) return condition;
+  if (!scope) return condition;
+  if (condition === false || scope.guard === false) return false;
   const id = sql.ref(`${scope.alias}.id`);
   const table = sql`${sql.table(scope.target.name)} as ${sql.id(scope.alias)}`;
-  const inner = condition === true ? sql`` : sql` and (${condition})`;
+  const guarded =
+    scope.guard === true
+      ? condition
+      : condition === true
+        ? scope.guard
+        : sql<SqlBool>`(${condition}) and (${scope.guard})`;
+  const inner = guarded === true ? sql`` : sql` and (${guarded})`;
   if (!scope.multiple)
     return sql<SqlBool>`exists (select 1 from ${table} where ${id} = ${scope.source}${inner})`;
   if (dialect === 'sqlite') {

@@ -46,12 +46,14 @@ const FLIPPED: Record<CompareOp, CompareOp | undefined> = {
 };
 
 class Compiler {
-  readonly #aliases = new Aliases();
+  readonly #aliases: Aliases;
 
   constructor(
     readonly ctx: QueryContext,
     readonly now: string,
-  ) {}
+  ) {
+    this.#aliases = new Aliases(ctx.aliasScope);
+  }
 
   node(node: FilterNode): Condition {
     switch (node.kind) {

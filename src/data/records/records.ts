@@ -2,12 +2,10 @@ import { type Expression, type Kysely, type SqlBool, sql } from 'kysely';
 import { GroundworkError } from '../../core/errors.js';
 import type { AnyDb, Database } from '../../db/database.js';
 import type { Principal } from '../../gateway/principal.js';
-import { type RuleDecision, type RuleScope, ruleFor } from '../access/rules.js';
+import { compileCallerFilter, type RuleDecision, type RuleScope, ruleFor } from '../access/rules.js';
 import type { CollectionDef } from '../collections/collection.js';
 import type { CollectionRegistry } from '../collections/collection-registry.js';
 import { decodeCursor, encodeCursor, keysetCondition } from '../query/cursor.js';
-import { compileFilter } from '../query/filter-compiler.js';
-import { parseFilter } from '../query/filter-parser.js';
 import { applySort, parseSort } from '../query/sort.js';
 import { expandRecords, idsParameter } from './expand.js';
 import type { ListOptions, ReadOptions } from './read-options.js';
@@ -42,16 +40,8 @@ export class RecordReader {
     const db = this.#database.kysely as Kysely<AnyDb>;
     const conditions: Expression<SqlBool>[] = [];
     if (rule.kind === 'where') conditions.push(rule.condition);
-    if (options.filter !== undefined && options.filter.trim() !== '') {
-      conditions.push(
-        compileFilter(parseFilter(options.filter), {
-          dialect: scope.dialect,
-          collection: def,
-          resolve: scope.resolve,
-          auth: {},
-        }),
-      );
-    }
+    if (options.filter !== undefined && options.filter.trim() !== '')
+      conditions.push(compileCallerFilter(def, options.filter, scope));
     const sort = parseSort(options.sort ?? '', def);
     const ctx = { dialect: scope.dialect, collection: def, resolve: scope.resolve, auth: {} };
     const page = [...conditions];
