@@ -7,7 +7,7 @@ import type { CollectionDef } from '../collections/collection.js';
 import type { CollectionRegistry } from '../collections/collection-registry.js';
 import { decodeCursor, encodeCursor, keysetCondition } from '../query/cursor.js';
 import { applySort, parseSort } from '../query/sort.js';
-import { expandRecords, idsParameter } from './expand.js';
+import { expandRecords } from './expand.js';
 import type { ListOptions, ReadOptions } from './read-options.js';
 import { type ApiRecord, rowToRecord, type StoredRecord } from './record-rows.js';
 
@@ -136,4 +136,3 @@ export function recordNotFound(def: CollectionDef, id: string): GroundworkError 
   });
 }
 
-export { idsParameter };
