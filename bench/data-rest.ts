@@ -234,6 +234,8 @@ interface Running {
   ids: readonly string[];
   idsFile: string;
   listFile: string;
+  /** The PostgreSQL database the target uses; undefined on SQLite. */
+  pgDatabase: string | undefined;
   /** Rows in the table, counted in the database itself (not through the API under test). */
   count(): Promise<number>;
   close(): Promise<void>;
@@ -310,7 +312,7 @@ async function startGroundwork(
       const answer = await call(base, 'POST', '/api/v1/batch', api.adminHeaders, { operations });
       expectAnswer(`${name}: POST /api/v1/batch`, answer, 200);
     });
-    return await finishSetup(name, api, server, base, scratch, counter);
+    return await finishSetup(name, api, server, base, scratch, counter, dbUrl);
   } catch (error) {
     await counter?.close();
     await stopServer(server);
@@ -361,7 +363,7 @@ async function startParse(scratch: string, dbUrl: string): Promise<Running> {
         : [answer.json];
       if (failed.length > 0) throw new Error(`${name}: batch failed: ${JSON.stringify(failed[0])}`);
     });
-    return await finishSetup(name, api, server, base, scratch, counter);
+    return await finishSetup(name, api, server, base, scratch, counter, dbUrl);
   } catch (error) {
     await counter?.close();
     await stopServer(server);
@@ -403,9 +405,13 @@ async function finishSetup(
   base: string,
   scratch: string,
   counter: Counter,
+  dbUrl: string | undefined,
 ): Promise<Running> {
   const rows = await counter.count();
   if (rows !== settings.rows) throw new Error(`${name}: ${rows} rows after seeding ${settings.rows}`);
+  // Fresh planner statistics, as autovacuum would gather within a minute anyway: without them,
+  // PostgreSQL may plan the first rounds' lists differently from the later ones.
+  await counter.analyze();
   const ids = await counter.idsByN();
   if (ids.length !== settings.rows || ids.some((id) => id === undefined)) {
     throw new Error(`${name}: the seeded rows do not have n = 0…${settings.rows - 1} exactly once`);
@@ -422,6 +428,7 @@ async function finishSetup(
     ids,
     idsFile,
     listFile,
+    pgDatabase: dbUrl === undefined ? undefined : new URL(dbUrl).pathname.slice(1),
     count: () => counter.count(),
     close: async () => {
       await counter.close();
@@ -439,6 +446,8 @@ interface Counter {
   count(): Promise<number>;
   /** Ids ordered by n: element i is the id of the row with n = i (seeded rows only). */
   idsByN(): Promise<string[]>;
+  /** ANALYZE on PostgreSQL; nothing on SQLite, which has no automatic statistics to stand in for. */
+  analyze(): Promise<void>;
   /** The definition (SQL) of every index on the table. */
   indexes(): Promise<string[]>;
   close(): Promise<void>;
@@ -457,6 +466,9 @@ async function postgresCounter(url: string, idColumn: string, nColumn: string): 
           [settings.rows],
         )
       ).rows.map((row: { id: string }) => row.id),
+    analyze: async () => {
+      await client.query(`analyze "${COLLECTION}"`);
+    },
     indexes: async () =>
       (await client.query('select indexdef from pg_indexes where tablename = $1', [COLLECTION])).rows.map(
         (row: { indexdef: string }) => row.indexdef,
@@ -486,6 +498,7 @@ function sqliteCounter(file: string): Counter {
           }[]
         ).map((row) => row.id),
       ),
+    analyze: async () => undefined,
     indexes: async () =>
       withDb((db) =>
         (
@@ -553,6 +566,80 @@ function expectRecord(
     r?.tag === expected.tag &&
     r?.done === expected.done;
   if (!ok) throw new Error(`${what}: expected ${JSON.stringify(expected)}, got ${JSON.stringify(record)}`);
+}
+
+/** One request of an operation, as wrk sends it (for the statement log). */
+async function sampleRequest(run: Running, op: Op): Promise<void> {
+  const { api, base } = run;
+  const answer =
+    op === 'get'
+      ? await call(base, 'GET', api.getPath(run.ids[42]!), api.headers)
+      : op === 'list'
+        ? await call(base, 'GET', api.listPath('t3'), api.headers)
+        : await call(base, 'POST', api.createPath, api.headers, {
+            title: 'statement log',
+            n: CREATED_N_FROM - 2,
+            tag: 't1',
+            done: false,
+          });
+  expectAnswer(`${run.name} ${op}`, answer, op === 'create' ? api.createdStatus : 200);
+}
+
+interface StatementLog {
+  target: TargetName;
+  op: Op;
+  /** What the target sent PostgreSQL for one request, in order (SQL as logged). */
+  statements: string[];
+}
+
+/**
+ * The statements each PostgreSQL target runs for one request of each operation, read from the
+ * server's log with `log_statement = all` switched on for a moment (ALTER SYSTEM + reload, which
+ * existing pool connections apply at their next command), before anything is measured. Groundwork's
+ * once-a-second schema-version poll of `_gw_meta` is left out: it is not part of any request.
+ */
+async function logStatements(postgres: PostgresServer, runs: readonly Running[]): Promise<StatementLog[]> {
+  // The harness writes the server log beside the data directory.
+  const logFile = path.join(path.dirname(postgres.dataDir), 'postgres.log');
+  const admin = new pg.Client({ connectionString: postgres.url() });
+  await admin.connect();
+  const setLogging = async (on: boolean) => {
+    for (const [name, value] of [
+      ['log_statement', "'all'"],
+      ['log_line_prefix', "'%m [%p] db=%d '"],
+    ] as const) {
+      await admin.query(on ? `alter system set ${name} = ${value}` : `alter system reset ${name}`);
+    }
+    await admin.query('select pg_reload_conf()');
+    await delay(500);
+  };
+  const logs: StatementLog[] = [];
+  try {
+    await setLogging(true);
+    for (const run of runs) {
+      if (run.pgDatabase === undefined) continue;
+      for (const op of settings.ops) {
+        // Once before, so per-key bookkeeping (last-used time, caches) is in its steady state.
+        await sampleRequest(run, op);
+        await delay(200);
+        const from = statSync(logFile).size;
+        await sampleRequest(run, op);
+        await delay(300);
+        const text = readFileSync(logFile).subarray(from).toString('utf8');
+        const statements = [...text.matchAll(/ db=(\S+) LOG:\s+(?:statement|execute [^:]*): ([^\n]*)/g)]
+          .filter((m) => m[1] === run.pgDatabase)
+          .map((m) => (m[2] ?? '').trim())
+          .filter((sql) => !sql.includes('"_gw_meta"'));
+        if (statements.length === 0)
+          throw new Error(`${run.name} ${op}: no statements in the PostgreSQL log`);
+        logs.push({ target: run.name, op, statements });
+      }
+    }
+  } finally {
+    await setLogging(false);
+    await admin.end();
+  }
+  return logs;
 }
 
 /** Waits until the row count stops moving (requests still in flight when wrk stopped), then returns it. */
@@ -846,10 +933,31 @@ function formatCpuUs(value: number | undefined): string {
   return value === undefined ? 'n/a' : value.toFixed(0);
 }
 
+/** A logged statement on one short line: whitespace collapsed, cut after 120 characters. */
+function shortSql(sql: string): string {
+  const flat = sql.replace(/\s+/g, ' ').trim();
+  return flat.length > 120 ? `${flat.slice(0, 119)}…` : flat;
+}
+
+function statementTable(logs: readonly StatementLog[]): string {
+  const pgTargets = TARGET_NAMES.filter((t) => logs.some((l) => l.target === t));
+  const rows = OPS.map((op) => [
+    OP_TITLES[op],
+    ...pgTargets.map((t) => {
+      const log = logs.find((l) => l.target === t && l.op === op);
+      return log === undefined
+        ? 'n/a'
+        : `**${log.statements.length}**: ${log.statements.map((sql) => `\`${shortSql(sql).replace(/\|/g, '\\|')}\``).join('<br>')}`;
+    }),
+  ]);
+  return markdownTable(['operation', ...pgTargets], rows);
+}
+
 function report(
   summaries: readonly Summary[],
   measurements: readonly Measurement[],
   repeats: readonly Repeat[],
+  statementLogs: readonly StatementLog[],
   startedAt: Date,
   build: { stale: boolean },
   parseVersion: string,
@@ -981,6 +1089,12 @@ function report(
     return `- **${OP_TITLES[op]}:** ${parts.join('; ')}.`;
   }).join('\n');
   const unmet = summaries.filter((s) => meets(s) === false);
+  // A p99 far above the queueing the p50 shows: some requests waited much longer than the rest.
+  const tails = summaries.filter((s) => s.p99 > 5 * s.p50);
+  const tailNote =
+    tails.length === 0
+      ? ''
+      : `- Long tails: ${tails.map((s) => `${s.op} \`${s.target}\` (p50 ${formatMs(s.p50)} ms, p99 ${formatMs(s.p99)} ms)`).join(', ')}. This script does not break that down. A one-off check when it was written found the same shape outside Groundwork: the list route's own server-side time (\`http_request_duration_seconds\`) was under 2.5 ms for 99.9% of requests while wrk's p99 was over 1 s, and a bare \`node:http\` server that spends 0.6 ms of synchronous CPU per request showed p50 40 ms / p99 850 ms at 64 connections (p99 22 ms at 16). When one Node thread is saturated by requests that each hold it for a few hundred µs, some connections wait many event-loop turns before they are read; the lever is CPU per request, and a server that awaits the database between steps (the PostgreSQL targets) interleaves connections more evenly.\n`;
   const boundNote = (() => {
     const server = (t: TargetName) =>
       measurements
@@ -1003,7 +1117,7 @@ and index. Target: at least 3× Parse Server's requests/s on each operation with
 - **Measured:** ${startedAt.toISOString().replace(/\.\d+Z$/, 'Z')}, Groundwork \`${revision}\` (\`dist/\` build${build.stale ? ', **older than src/**' : ''})
 - **Command:** \`${commandLine()}\` from the repository root (builds \`dist/\` if missing; installs Parse Server into \`bench/peers/parse-server\` with \`npm ci\` on first use)
 - **Machine:** ${formatMachine(machine)}
-- **Data:** collection / class \`${COLLECTION}\` with \`title\` (text), \`n\` (integer; Parse: Number), \`tag\` (text), \`done\` (boolean) and an index on \`(tag, n)\`, created through each system's own API (Groundwork \`POST /api/v1/collections\`; Parse's schema API with \`indexes\`, which its PostgreSQL adapter does turn into a real \`(tag, n)\` index; the script checks the index in each database's catalogue, \`pg_indexes\` or \`sqlite_master\`). ${formatInt(settings.rows)} rows seeded through each system's batch endpoint: row i has \`n = i\`, \`tag = "t" + (i mod ${TAGS})\`, so each of the ${TAGS} tags matches ${formatInt(settings.rows / TAGS)} rows.
+- **Data:** collection / class \`${COLLECTION}\` with \`title\` (text), \`n\` (integer; Parse: Number), \`tag\` (text), \`done\` (boolean) and an index on \`(tag, n)\`, created through each system's own API (Groundwork \`POST /api/v1/collections\`; Parse's schema API with \`indexes\`, which its PostgreSQL adapter does turn into a real \`(tag, n)\` index; the script checks the index in each database's catalogue, \`pg_indexes\` or \`sqlite_master\`). ${formatInt(settings.rows)} rows seeded through each system's batch endpoint: row i has \`n = i\`, \`tag = "t" + (i mod ${TAGS})\`, so each of the ${TAGS} tags matches ${formatInt(settings.rows / TAGS)} rows. Then \`ANALYZE\` on each PostgreSQL table (autovacuum would do it within a minute; done at once so that every round runs the same plans; without statistics PostgreSQL 15 served Groundwork's list with a bitmap scan and a sort of every match instead of an index scan that stops after the page).
 - **Operations** (the same for every target, only the URL syntax differs):
   - *get by id*: \`GET …/records/{id}\` (Parse: \`GET /parse/classes/${COLLECTION}/{objectId}\`), the id picked at random per request from all ${formatInt(settings.rows)} seeded rows ([\`bench/servers/data-rest-paths.lua\`](../bench/servers/data-rest-paths.lua), same seed and row order for every target);
   - *list*: \`GET …/records?filter=tag = "tK"&sort=n&limit=${LIST_LIMIT}\` (Parse: \`?where={"tag":"tK"}&order=n&limit=${LIST_LIMIT}\`), K picked at random from the ${TAGS} tags: ${LIST_LIMIT} full records of ${formatInt(settings.rows / TAGS)} matches, served by the \`(tag, n)\` index;
@@ -1037,10 +1151,14 @@ ${verdicts}
 
 ${unmet.length === 0 ? 'The target is met on every operation, on both databases.' : `**The target is not met** on ${unmet.map((s) => `${s.op} (\`${s.target}\`)`).join(', ')}.`}
 
+**PostgreSQL statements per request** (logged once before measuring, with \`log_statement = all\` on for a moment; one request of each operation after one like it; Groundwork's once-a-second schema-version poll is left out):
+
+${statementTable(statementLogs)}
+
 **Reading the numbers.**
 
 ${boundNote}- p50/p99 are measured with ${settings.connections} connections at saturation, so they are mostly queueing (connections ÷ throughput) and move with req/s; they are not the latency of one request on an idle server.
-- Absolute numbers vary ±20% between runs on this machine: compare by ratio, within one run.
+${tailNote}- Absolute numbers vary ±20% between runs on this machine: compare by ratio, within one run.
 `;
   writeBenchmarkSection(NAME, body);
   console.log(
@@ -1068,6 +1186,7 @@ async function main(): Promise<void> {
   const measurements: Measurement[] = [];
   const repeats: Repeat[] = [];
   const running: Running[] = [];
+  let statementLogs: StatementLog[] = [];
   let postgres: PostgresServer | undefined;
   console.log(
     `${NAME}: ${settings.targets.join(', ')} × ${settings.ops.join(', ')} × ${settings.rounds} round(s), ` +
@@ -1086,6 +1205,12 @@ async function main(): Promise<void> {
           await startGroundwork(name, scratch, await createDatabaseAt(postgres.url(), 'groundwork')),
         );
       } else running.push(await startParse(scratch, await createDatabaseAt(postgres.url(), 'parse')));
+    }
+    statementLogs = await logStatements(postgres, running);
+    for (const log of statementLogs) {
+      console.log(
+        `  ${log.target} ${log.op}: ${log.statements.length} statement(s): ${log.statements.map(shortSql).join(' | ')}`,
+      );
     }
     for (let round = 1; round <= settings.rounds; round++) {
       for (const op of settings.ops) {
@@ -1132,7 +1257,7 @@ async function main(): Promise<void> {
     }
   }
   const summaries = settings.ops.flatMap((op) => running.map((run) => summarise(run.name, op, measurements)));
-  report(summaries, measurements, repeats, startedAt, build, parseVersion);
+  report(summaries, measurements, repeats, statementLogs, startedAt, build, parseVersion);
 }
 
 await main();
