@@ -29,9 +29,18 @@ export function hashApiKey(key: string): string {
   return createHash('sha256').update(key).digest('hex');
 }
 
+/**
+ * How long a verified key is trusted without asking the database again. A revocation takes effect
+ * at once on the node that made it and within this bound on other nodes sharing the database.
+ */
+export const VERIFIED_KEY_TTL_MS = 5_000;
+const VERIFIED_KEY_CACHE_SIZE = 10_000;
+
 export class ApiKeys {
   readonly #db: Kysely<AnyDb>;
   readonly #touched = new Map<string, number>();
+  /** SHA-256 of a valid key → its record, until a deadline (valid keys only: misses always ask). */
+  readonly #verified = new Map<string, { record: ApiKeyRecord; untilMs: number }>();
 
   constructor(database: Database) {
     this.#db = database.kysely as Kysely<AnyDb>;
@@ -73,14 +82,19 @@ export class ApiKeys {
   /** The key's record when it is well-formed, known, not revoked and not expired. */
   async verify(key: string, nowMs = Date.now()): Promise<ApiKeyRecord | undefined> {
     if (!KEY_PATTERN.test(key)) return undefined;
+    const hash = hashApiKey(key);
+    const cached = this.#verified.get(hash);
+    if (cached && cached.untilMs > nowMs && !expired(cached.record, nowMs)) return cached.record;
     const row = await this.#db
       .selectFrom('_gw_api_keys')
       .selectAll()
-      .where('hash', '=', hashApiKey(key))
+      .where('hash', '=', hash)
       .executeTakeFirst();
     if (!row || row.revoked_at !== null) return undefined;
-    if (row.expires_at !== null && Date.parse(String(row.expires_at)) <= nowMs) return undefined;
     const record = toRecord(row);
+    if (expired(record, nowMs)) return undefined;
+    if (this.#verified.size >= VERIFIED_KEY_CACHE_SIZE) this.#verified.clear();
+    this.#verified.set(hash, { record, untilMs: nowMs + VERIFIED_KEY_TTL_MS });
     const last = this.#touched.get(record.id) ?? 0;
     if (nowMs - last >= TOUCH_INTERVAL_MS) {
       this.#touched.set(record.id, nowMs);
@@ -99,6 +113,7 @@ export class ApiKeys {
   }
 
   async revoke(id: string): Promise<boolean> {
+    for (const [hash, entry] of this.#verified) if (entry.record.id === id) this.#verified.delete(hash);
     const result = await this.#db
       .updateTable('_gw_api_keys')
       .set({ revoked_at: new Date().toISOString() })
@@ -107,6 +122,10 @@ export class ApiKeys {
       .executeTakeFirst();
     return Number(result.numUpdatedRows) > 0;
   }
+}
+
+function expired(record: ApiKeyRecord, nowMs: number): boolean {
+  return record.expiresAt !== null && Date.parse(record.expiresAt) <= nowMs;
 }
 
 function toRecord(row: Record<string, unknown>): ApiKeyRecord {

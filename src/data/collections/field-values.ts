@@ -61,7 +61,10 @@ export function fromDbValue(storage: StorageClass, raw: unknown, dialect: Dialec
     case 'boolean':
       return typeof raw === 'boolean' ? raw : raw === 1 || raw === '1' || raw === 't';
     case 'datetime':
-      return raw instanceof Date ? raw.toISOString() : (normalizeDatetime(String(raw)) ?? String(raw));
+      if (raw instanceof Date) return raw.toISOString();
+      // Groundwork writes datetimes already normalized; only foreign values need the full parse.
+      if (typeof raw === 'string' && raw.length === 24 && ISO_UTC.test(raw)) return raw;
+      return normalizeDatetime(String(raw)) ?? String(raw);
     case 'json':
       // pg has already parsed jsonb (a JSON string arrives as a JS string); SQLite holds JSON text.
       return dialect === 'sqlite' && typeof raw === 'string' ? JSON.parse(raw) : raw;
