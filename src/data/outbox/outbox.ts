@@ -50,24 +50,35 @@ export class Outbox {
   /** Appends events inside the caller's write transaction; call once, just before commit. */
   async append(trx: Kysely<AnyDb>, events: readonly ChangeEvent[]): Promise<CommittedChange[]> {
     if (events.length === 0) return [];
-    if (this.#database.dialect === 'postgres')
-      await sql`select pg_advisory_xact_lock(${PG_OUTBOX_LOCK}::bigint)`.execute(trx);
     const createdAt = Date.now();
-    const rows = await trx
-      .insertInto(TABLE)
-      .values(
-        events.map((event) => ({
-          collection: event.collection,
-          record_id: event.recordId,
-          op: event.op,
-          data: event.data === null ? null : JSON.stringify(event.data),
-          old: event.old === null ? null : JSON.stringify(event.old),
-          created_at: createdAt,
-        })),
-      )
-      .returning('seq')
-      .execute();
-    const seqs = rows.map((row) => Number(row.seq)).sort((a, b) => a - b);
+    const rows = events.map((event) => ({
+      collection: event.collection,
+      record_id: event.recordId,
+      op: event.op,
+      data: event.data === null ? null : JSON.stringify(event.data),
+      old: event.old === null ? null : JSON.stringify(event.old),
+      created_at: createdAt,
+    }));
+    let seqs: number[];
+    if (this.#database.dialect === 'postgres') {
+      // One statement: take the commit-order lock, then insert (seq is drawn per row, after the lock).
+      const values = rows.map(
+        (r, i) =>
+          sql`(${i}, ${r.collection}, ${r.record_id}, ${r.op}, ${r.data}, ${r.old}, ${r.created_at}::bigint)`,
+      );
+      const result = await sql<{ seq: string }>`
+        insert into ${sql.table(TABLE)} (collection, record_id, op, data, old, created_at)
+        select v.collection, v.record_id, v.op, v.data, v.old, v.created_at
+        from (select pg_advisory_xact_lock(${PG_OUTBOX_LOCK}::bigint)) as l,
+             (values ${sql.join(values)}) as v(i, collection, record_id, op, data, old, created_at)
+        order by v.i
+        returning seq`.execute(trx);
+      seqs = result.rows.map((row) => Number(row.seq));
+    } else {
+      const result = await trx.insertInto(TABLE).values(rows).returning('seq').execute();
+      seqs = result.map((row) => Number(row.seq));
+    }
+    seqs.sort((a, b) => a - b);
     return events.map((event, i) => ({ ...event, seq: seqs[i] ?? 0, createdAt }));
   }
 
