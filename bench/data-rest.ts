@@ -929,14 +929,21 @@ const OP_TITLES: Record<Op, string> = {
   create: 'create',
 };
 
+/** Short enough for the chart's label column (170 px). */
+const CHART_LABELS: Record<TargetName, string> = {
+  'groundwork-sqlite': 'GW (SQLite)',
+  'groundwork-postgres': 'GW (PG)',
+  'parse-postgres': 'Parse (PG)',
+};
+
 function formatCpuUs(value: number | undefined): string {
   return value === undefined ? 'n/a' : value.toFixed(0);
 }
 
-/** A logged statement on one short line: whitespace collapsed, cut after 120 characters. */
-function shortSql(sql: string): string {
+/** A logged statement on one line: whitespace collapsed, cut after `max` characters. */
+function shortSql(sql: string, max = 120): string {
   const flat = sql.replace(/\s+/g, ' ').trim();
-  return flat.length > 120 ? `${flat.slice(0, 119)}…` : flat;
+  return flat.length > max ? `${flat.slice(0, max - 1)}…` : flat;
 }
 
 function statementTable(logs: readonly StatementLog[]): string {
@@ -947,7 +954,7 @@ function statementTable(logs: readonly StatementLog[]): string {
       const log = logs.find((l) => l.target === t && l.op === op);
       return log === undefined
         ? 'n/a'
-        : `**${log.statements.length}**: ${log.statements.map((sql) => `\`${shortSql(sql).replace(/\|/g, '\\|')}\``).join('<br>')}`;
+        : `**${log.statements.length}**: ${log.statements.map((sql) => `\`${shortSql(sql, 200).replace(/\|/g, '\\|')}\``).join('<br>')}`;
     }),
   ]);
   return markdownTable(['operation', ...pgTargets], rows);
@@ -1030,9 +1037,9 @@ function report(
     chartFile,
     barChartSvg({
       title: `Data REST API: requests/s (median of ${settings.rounds}, higher is better)`,
-      subtitle: `${wrkArgs}, auth: ${settings.auth}, ${formatInt(settings.rows)} rows, ${date}, ${machine.cores} cores, Node ${machine.node}`,
+      subtitle: `GW = Groundwork, PG = PostgreSQL · wrk -c${settings.connections} -d${settings.durationS}s · auth ${settings.auth} · ${formatInt(settings.rows)} rows · ${date} · ${machine.cores} cores`,
       bars: summaries.map((s) => ({
-        label: `${s.op} · ${s.target}`,
+        label: `${s.op} · ${CHART_LABELS[s.target]}`,
         value: s.requestsPerSec,
         highlight: s.target !== PEER,
       })),
