@@ -1216,7 +1216,7 @@ async function main(): Promise<void> {
     statementLogs = await logStatements(postgres, running);
     for (const log of statementLogs) {
       console.log(
-        `  ${log.target} ${log.op}: ${log.statements.length} statement(s): ${log.statements.map(shortSql).join(' | ')}`,
+        `  ${log.target} ${log.op}: ${log.statements.length} statement(s): ${log.statements.map((sql) => shortSql(sql)).join(' | ')}`,
       );
     }
     for (let round = 1; round <= settings.rounds; round++) {
