@@ -108,11 +108,16 @@ function listFromEnv<T extends string>(name: string, all: readonly T[]): readonl
 
 /**
  * Every server is one Node process started the same way (`node FILE`, no tsx loader, no
- * NODE_OPTIONS, no GROUNDWORK_* or PG* variables), so the only difference is the code that answers.
+ * NODE_OPTIONS, no GROUNDWORK_*, PARSE_SERVER_* or PG* variables), so the only difference is the
+ * code that answers.
  */
 const childEnv: NodeJS.ProcessEnv = Object.fromEntries(
   Object.entries(process.env).filter(
-    ([key]) => key !== 'NODE_OPTIONS' && !key.startsWith('GROUNDWORK_') && !key.startsWith('PG'),
+    ([key]) =>
+      key !== 'NODE_OPTIONS' &&
+      !key.startsWith('GROUNDWORK_') &&
+      !key.startsWith('PARSE_SERVER_') &&
+      !key.startsWith('PG'),
   ),
 );
 const groundworkBin = path.join(repoRoot, 'bin', 'groundwork.js');
@@ -126,7 +131,6 @@ function seedRow(n: number): { title: string; n: number; tag: string; done: bool
 }
 
 interface Api {
-  readonly kind: 'groundwork' | 'parse';
   getPath(id: string): string;
   listPath(tag: string): string;
   readonly createPath: string;
@@ -136,7 +140,6 @@ interface Api {
   readonly adminHeaders: Readonly<Record<string, string>>;
   itemsOf(listBody: unknown): unknown[] | undefined;
   idOf(record: unknown): string | undefined;
-  readonly createdStatus: number;
 }
 
 const GW_RECORDS = `/api/v1/collections/${COLLECTION}/records`;
@@ -144,7 +147,6 @@ const GW_RECORDS = `/api/v1/collections/${COLLECTION}/records`;
 function groundworkApi(adminKey: string): Api {
   const admin = { authorization: `Bearer ${adminKey}` };
   return {
-    kind: 'groundwork',
     getPath: (id) => `${GW_RECORDS}/${encodeURIComponent(id)}`,
     listPath: (tag) =>
       `${GW_RECORDS}?filter=${encodeURIComponent(`tag = "${tag}"`)}&sort=n&limit=${LIST_LIMIT}`,
@@ -156,7 +158,6 @@ function groundworkApi(adminKey: string): Api {
       return Array.isArray(items) ? items : undefined;
     },
     idOf: (record) => stringField(record, 'id'),
-    createdStatus: 201,
   };
 }
 
@@ -166,7 +167,6 @@ function parseApi(): Api {
   const appId = { 'x-parse-application-id': PARSE_APP_ID };
   const admin = { ...appId, 'x-parse-master-key': PARSE_MASTER_KEY };
   return {
-    kind: 'parse',
     getPath: (id) => `${PARSE_CLASS}/${encodeURIComponent(id)}`,
     listPath: (tag) =>
       `${PARSE_CLASS}?where=${encodeURIComponent(JSON.stringify({ tag }))}&order=n&limit=${LIST_LIMIT}`,
@@ -178,7 +178,6 @@ function parseApi(): Api {
       return Array.isArray(results) ? results : undefined;
     },
     idOf: (record) => stringField(record, 'objectId'),
-    createdStatus: 201,
   };
 }
 
@@ -543,7 +542,7 @@ async function verify(run: Running, op: Op): Promise<void> {
   } else {
     const body = { title: `check ${randomUUID()}`, n: CREATED_N_FROM - 1, tag: 't0', done: true };
     const answer = await call(base, 'POST', api.createPath, { ...api.headers }, body);
-    expectAnswer(`${name}: create`, answer, api.createdStatus);
+    expectAnswer(`${name}: create`, answer, 201);
     const id = api.idOf(answer.json);
     if (id === undefined) throw new Error(`${name}: create answered without an id: ${answer.text}`);
     const read = await call(base, 'GET', api.getPath(id), api.adminHeaders);
@@ -582,7 +581,7 @@ async function sampleRequest(run: Running, op: Op): Promise<void> {
             tag: 't1',
             done: false,
           });
-  expectAnswer(`${run.name} ${op}`, answer, op === 'create' ? api.createdStatus : 200);
+  expectAnswer(`${run.name} ${op}`, answer, op === 'create' ? 201 : 200);
 }
 
 interface StatementLog {
