@@ -625,7 +625,10 @@ async function logStatements(postgres: PostgresServer, runs: readonly Running[])
         await sampleRequest(run, op);
         await delay(300);
         const text = readFileSync(logFile).subarray(from).toString('utf8');
-        const statements = [...text.matchAll(/ db=(\S+) LOG:\s+(?:statement|execute [^:]*): ([^\n]*)/g)]
+        // A statement spanning lines continues on lines that start with a tab.
+        const statements = [
+          ...text.matchAll(/ db=(\S+) LOG:\s+(?:statement|execute [^:]*): ([^\n]*(?:\n\t[^\n]*)*)/g),
+        ]
           .filter((m) => m[1] === run.pgDatabase)
           .map((m) => (m[2] ?? '').trim())
           .filter((sql) => !sql.includes('"_gw_meta"'));
@@ -953,7 +956,7 @@ function statementTable(logs: readonly StatementLog[]): string {
       const log = logs.find((l) => l.target === t && l.op === op);
       return log === undefined
         ? 'n/a'
-        : `**${log.statements.length}**: ${log.statements.map((sql) => `\`${shortSql(sql, 200).replace(/\|/g, '\\|')}\``).join('<br>')}`;
+        : `**${log.statements.length}**: ${log.statements.map((sql) => `\`${shortSql(sql, 400).replace(/\|/g, '\\|')}\``).join('<br>')}`;
     }),
   ]);
   return markdownTable(['operation', ...pgTargets], rows);
