@@ -135,4 +135,3 @@ export function recordNotFound(def: CollectionDef, id: string): GroundworkError 
     detail: `No record "${id.slice(0, 64)}" in "${def.name}".`,
   });
 }
-
