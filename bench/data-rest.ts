@@ -38,6 +38,7 @@ import pg from 'pg';
 import { createDatabaseAt, type PostgresServer, startPostgres } from '../test/harness/postgres.js';
 import { barChartSvg } from './lib/bar-chart-svg.js';
 import { writeBenchmarkAsset, writeBenchmarkSection } from './lib/benchmarks-doc.js';
+import { buildDist } from './lib/build.js';
 import { formatInt, formatMs, formatRatio, markdownTable, textTable } from './lib/format.js';
 import { formatMachine, gitRevision, machineInfo } from './lib/machine.js';
 import { benchTmpRoot, repoRoot } from './lib/paths.js';
@@ -861,37 +862,6 @@ function summarise(target: TargetName, op: Op, all: readonly Measurement[]): Sum
 // ---------------------------------------------------------------------------------------------
 // Set-up helpers
 
-/** Builds `dist/` when it is missing; warns when it is older than `src/` (the run measures dist). */
-function ensureBuilt(): { stale: boolean } {
-  const entry = path.join(repoRoot, 'dist', 'cli', 'main.js');
-  if (!existsSync(entry)) {
-    console.log('dist/ missing: npm run build');
-    const build = spawnSync('npm', ['run', 'build'], { cwd: repoRoot, stdio: 'inherit' });
-    if (build.status !== 0 || !existsSync(entry)) throw new Error('npm run build failed');
-    return { stale: false };
-  }
-  // tsc's incremental build rewrites only changed outputs, but always its build-info file.
-  const buildInfo = path.join(repoRoot, 'dist', '.tsbuildinfo');
-  const builtAt = statSync(existsSync(buildInfo) ? buildInfo : entry).mtimeMs;
-  if (newestMtimeMs(path.join(repoRoot, 'src')) > builtAt) {
-    console.warn(
-      'warning: src/ has changes newer than dist/; this run measures dist/ (npm run build to refresh)',
-    );
-    return { stale: true };
-  }
-  return { stale: false };
-}
-
-function newestMtimeMs(dir: string): number {
-  let newest = 0;
-  for (const entry of readdirSync(dir, { withFileTypes: true, recursive: true })) {
-    if (entry.isFile() && entry.name.endsWith('.ts') && !entry.name.endsWith('.test.ts')) {
-      newest = Math.max(newest, statSync(path.join(entry.parentPath, entry.name)).mtimeMs);
-    }
-  }
-  return newest;
-}
-
 /** Parse Server's version as installed in bench/peers/parse-server, running `npm ci` there first if needed. */
 function ensureParseInstalled(): string {
   const lock = JSON.parse(readFileSync(path.join(parseDir, 'package-lock.json'), 'utf8')) as {
@@ -968,7 +938,6 @@ function report(
   repeats: readonly Repeat[],
   statementLogs: readonly StatementLog[],
   startedAt: Date,
-  build: { stale: boolean },
   parseVersion: string,
 ): void {
   const machine = machineInfo();
@@ -1123,7 +1092,7 @@ Groundwork's collections REST API (issue: \`bench/data-rest\`) on its embedded S
 PostgreSQL, against Parse Server ${parseVersion} on the same PostgreSQL server, with an equivalent class
 and index. Target: at least 3× Parse Server's requests/s on each operation with an equal or lower p99.
 
-- **Measured:** ${startedAt.toISOString().replace(/\.\d+Z$/, 'Z')}, Groundwork \`${revision}\` (\`dist/\` build${build.stale ? ', **older than src/**' : ''})
+- **Measured:** ${startedAt.toISOString().replace(/\.\d+Z$/, 'Z')}, Groundwork \`${revision}\` (\`dist/\` build)
 - **Command:** \`${commandLine()}\` from the repository root (builds \`dist/\` if missing; installs Parse Server into \`bench/peers/parse-server\` with \`npm ci\` on first use)
 - **Machine:** ${formatMachine(machine)}
 - **Data:** collection / class \`${COLLECTION}\` with \`title\` (text), \`n\` (integer; Parse: Number), \`tag\` (text), \`done\` (boolean) and an index on \`(tag, n)\`, created through each system's own API (Groundwork \`POST /api/v1/collections\`; Parse's schema API with \`indexes\`, which its PostgreSQL adapter does turn into a real \`(tag, n)\` index; the script checks the index in each database's catalogue, \`pg_indexes\` or \`sqlite_master\`). ${formatInt(settings.rows)} rows seeded through each system's batch endpoint: row i has \`n = i\`, \`tag = "t" + (i mod ${TAGS})\`, so each of the ${TAGS} tags matches ${formatInt(settings.rows / TAGS)} rows. Then \`ANALYZE\` on each PostgreSQL table (autovacuum would do it within a minute; done at once so that every round runs the same plans; without statistics PostgreSQL 15 served Groundwork's list with a bitmap scan and a sort of every match instead of an index scan that stops after the page).
@@ -1187,7 +1156,7 @@ interface Repeat {
 
 async function main(): Promise<void> {
   wrkBinary(); // fail before building anything if the load generator is missing
-  const build = settings.targets.some((t) => t !== PEER) ? ensureBuilt() : { stale: false };
+  if (settings.targets.some((t) => t !== PEER)) buildDist();
   const parseVersion = settings.targets.includes(PEER) ? ensureParseInstalled() : 'n/a';
   const startedAt = new Date();
   const scratchRoot = path.join(benchTmpRoot, `${NAME}-${process.pid}`);
@@ -1266,7 +1235,7 @@ async function main(): Promise<void> {
     }
   }
   const summaries = settings.ops.flatMap((op) => running.map((run) => summarise(run.name, op, measurements)));
-  report(summaries, measurements, repeats, statementLogs, startedAt, build, parseVersion);
+  report(summaries, measurements, repeats, statementLogs, startedAt, parseVersion);
 }
 
 await main();

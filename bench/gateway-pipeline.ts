@@ -15,15 +15,15 @@
  * Environment: BENCH_DURATION_S (10), BENCH_CONNECTIONS (64), BENCH_THREADS (1, wrk threads),
  * BENCH_WARMUP_S (2), BENCH_ROUNDS (3), BENCH_IDLE_S (3, the one-connection latency probe).
  */
-import { spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { type RedisServer, redisCommand, startRedis } from '../test/harness/redis.js';
 import { barChartSvg } from './lib/bar-chart-svg.js';
 import { writeBenchmarkAsset, writeBenchmarkSection } from './lib/benchmarks-doc.js';
+import { buildDist } from './lib/build.js';
 import { formatInt, formatMs, formatRatio, markdownTable, textTable } from './lib/format.js';
 import { formatMachine, gitRevision, machineInfo } from './lib/machine.js';
 import { benchTmpRoot, repoRoot } from './lib/paths.js';
@@ -573,37 +573,6 @@ function formatAddedUs(value: number | undefined): string {
   return `${value >= 0 ? '+' : '−'}${Math.abs(value).toFixed(1)}`;
 }
 
-/** Builds `dist/` when it is missing; warns when it is older than `src/` (the run measures dist). */
-function ensureBuilt(): { stale: boolean } {
-  const entry = path.join(repoRoot, 'dist', 'server', 'platform.js');
-  if (!existsSync(entry)) {
-    console.log('dist/ missing: npm run build');
-    const build = spawnSync('npm', ['run', 'build'], { cwd: repoRoot, stdio: 'inherit' });
-    if (build.status !== 0 || !existsSync(entry)) throw new Error('npm run build failed');
-    return { stale: false };
-  }
-  // tsc's incremental build rewrites only changed outputs, but always its build-info file.
-  const buildInfo = path.join(repoRoot, 'dist', '.tsbuildinfo');
-  const builtAt = statSync(existsSync(buildInfo) ? buildInfo : entry).mtimeMs;
-  if (newestMtimeMs(path.join(repoRoot, 'src')) > builtAt) {
-    console.warn(
-      'warning: src/ has changes newer than dist/; this run measures dist/ (npm run build to refresh)',
-    );
-    return { stale: true };
-  }
-  return { stale: false };
-}
-
-function newestMtimeMs(dir: string): number {
-  let newest = 0;
-  for (const entry of readdirSync(dir, { withFileTypes: true, recursive: true })) {
-    if (entry.isFile() && entry.name.endsWith('.ts') && !entry.name.endsWith('.test.ts')) {
-      newest = Math.max(newest, statSync(path.join(entry.parentPath, entry.name)).mtimeMs);
-    }
-  }
-  return newest;
-}
-
 /** The command as typed, with any BENCH_* overrides in front. */
 function commandLine(): string {
   const overrides = Object.entries(process.env)
@@ -618,7 +587,6 @@ function report(
   measurements: readonly Measurement[],
   repeats: readonly Repeat[],
   startedAt: Date,
-  build: { stale: boolean },
 ): void {
   const machine = machineInfo();
   const revision = gitRevision();
@@ -784,7 +752,7 @@ function report(
 The added cost of the full gateway pipeline (IP rule + CORS + rate limit + idempotency, with the
 default security headers) per request against the same process with every policy off (issue 5).
 
-- **Measured:** ${startedAt.toISOString().replace(/\.\d+Z$/, 'Z')}, Groundwork \`${revision}\` (\`dist/\` build${build.stale ? ', **older than src/**' : ''})
+- **Measured:** ${startedAt.toISOString().replace(/\.\d+Z$/, 'Z')}, Groundwork \`${revision}\` (\`dist/\` build)
 - **Command:** \`${commandLine()}\` from the repository root (builds \`dist/\` first if it is missing)
 - **Machine:** ${formatMachine(machine)}
 - **Server:** \`node bench/servers/groundwork-gateway.mjs CONFIG\`: the real \`Platform\` from \`dist/\` (SQLite in WAL mode, log level \`warn\`, so no access-log line per request) with two bench-only public routes, \`GET ${GET_PATH}\` → \`{"ok":true}\` and \`POST ${POST_PATH}\` echoing its JSON body. Targets differ only in the \`gateway\` section of their config file.
@@ -841,7 +809,7 @@ function disturbed(m: Measurement): boolean {
 
 async function main(): Promise<void> {
   wrkBinary(); // fail before building anything if the load generator is missing
-  const build = ensureBuilt();
+  buildDist();
   const startedAt = new Date();
   const scratchRoot = path.join(benchTmpRoot, `${NAME}-${process.pid}`);
   mkdirSync(scratchRoot, { recursive: true });
@@ -902,7 +870,6 @@ async function main(): Promise<void> {
     measurements,
     repeats,
     startedAt,
-    build,
   );
 }
 

@@ -8,11 +8,11 @@
  * Environment: BENCH_DURATION_S (10), BENCH_CONNECTIONS (64), BENCH_THREADS (1, wrk threads),
  * BENCH_WARMUP_S (2), BENCH_ROUNDS (2).
  */
-import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, rmdirSync, rmSync, statSync } from 'node:fs';
+import { mkdirSync, rmdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { barChartSvg } from './lib/bar-chart-svg.js';
 import { writeBenchmarkAsset, writeBenchmarkSection } from './lib/benchmarks-doc.js';
+import { buildDist } from './lib/build.js';
 import { formatInt, formatMs, formatRatio, markdownTable, textTable } from './lib/format.js';
 import { formatMachine, gitRevision, machineInfo } from './lib/machine.js';
 import { benchTmpRoot, repoRoot } from './lib/paths.js';
@@ -194,37 +194,6 @@ function formatCpuUs(value: number | undefined): string {
   return value === undefined ? 'n/a' : value.toFixed(1);
 }
 
-/** Builds `dist/` when it is missing; warns when it is older than `src/` (the run measures dist). */
-function ensureBuilt(): { stale: boolean } {
-  const entry = path.join(repoRoot, 'dist', 'cli', 'main.js');
-  if (!existsSync(entry)) {
-    console.log('dist/ missing: npm run build');
-    const build = spawnSync('npm', ['run', 'build'], { cwd: repoRoot, stdio: 'inherit' });
-    if (build.status !== 0 || !existsSync(entry)) throw new Error('npm run build failed');
-    return { stale: false };
-  }
-  // tsc's incremental build rewrites only changed outputs, but always its build-info file.
-  const buildInfo = path.join(repoRoot, 'dist', '.tsbuildinfo');
-  const builtAt = statSync(existsSync(buildInfo) ? buildInfo : entry).mtimeMs;
-  if (newestMtimeMs(path.join(repoRoot, 'src')) > builtAt) {
-    console.warn(
-      'warning: src/ has changes newer than dist/; this run measures dist/ (npm run build to refresh)',
-    );
-    return { stale: true };
-  }
-  return { stale: false };
-}
-
-function newestMtimeMs(dir: string): number {
-  let newest = 0;
-  for (const entry of readdirSync(dir, { withFileTypes: true, recursive: true })) {
-    if (entry.isFile() && entry.name.endsWith('.ts') && !entry.name.endsWith('.test.ts')) {
-      newest = Math.max(newest, statSync(path.join(entry.parentPath, entry.name)).mtimeMs);
-    }
-  }
-  return newest;
-}
-
 /** The command as typed, with any BENCH_* overrides in front. */
 function commandLine(): string {
   const overrides = Object.entries(process.env)
@@ -234,12 +203,7 @@ function commandLine(): string {
   return [...overrides, 'npx tsx bench/http-baseline.ts'].join(' ');
 }
 
-function report(
-  summaries: readonly Summary[],
-  measurements: readonly Measurement[],
-  startedAt: Date,
-  build: { stale: boolean },
-): void {
+function report(summaries: readonly Summary[], measurements: readonly Measurement[], startedAt: Date): void {
   const machine = machineInfo();
   const revision = gitRevision();
   const byName = new Map(summaries.map((s) => [s.target.name, s]));
@@ -306,7 +270,7 @@ function report(
 What the platform's own per-request work costs, against the floor (bare \`node:http\`) and the
 framework it is built on (bare Fastify), for the cheapest possible route.
 
-- **Measured:** ${startedAt.toISOString().replace(/\.\d+Z$/, 'Z')}, Groundwork \`${revision}\` (\`dist/\` build${build.stale ? ', **older than src/**' : ''})
+- **Measured:** ${startedAt.toISOString().replace(/\.\d+Z$/, 'Z')}, Groundwork \`${revision}\` (\`dist/\` build)
 - **Command:** \`${commandLine()}\` from the repository root (builds \`dist/\` first if it is missing)
 - **Machine:** ${formatMachine(machine)}
 - **Load:** \`${wrkArgs} http://127.0.0.1:PORT${PATH}\` per target, after a ${settings.warmupS} s warm-up at the same settings. ${settings.rounds} round(s), targets interleaved with the order rotated each round; each figure is the median over rounds. Every target is a single Node process; wrk and the server share the machine's ${machine.cores} cores.${busy.length > 0 ? ` All cores were ${pct(Math.min(...busy))}–${pct(Math.max(...busy))} busy during the measured windows.` : ''}
@@ -346,7 +310,7 @@ ${boundNote}${peersNote}- These are upper bounds on the relative cost: a route t
 
 async function main(): Promise<void> {
   wrkBinary(); // fail before building anything if the load generator is missing
-  const build = ensureBuilt();
+  buildDist();
   const startedAt = new Date();
   const scratchRoot = path.join(benchTmpRoot, `${NAME}-${process.pid}`);
   mkdirSync(scratchRoot, { recursive: true });
@@ -385,7 +349,6 @@ async function main(): Promise<void> {
     targets.map((t) => summarise(t, measurements)),
     measurements,
     startedAt,
-    build,
   );
 }
 
