@@ -175,7 +175,8 @@ export class CollectionRegistry implements Component {
         indexes = indexes.map((x) => ({ ...x, fields: x.fields.map((f) => (f === from ? to : f)) }));
       }
       fields.push(...patch.addFields);
-      indexes.push(...patch.addIndexes.map((index) => normalizeIndex(name, index)));
+      const addedIndexes = patch.addIndexes.map((index) => normalizeIndex(name, index));
+      indexes.push(...addedIndexes);
       if (issues.length > 0) throw invalidDefinition(issues);
       const after: CollectionDef = {
         ...before,
@@ -215,10 +216,7 @@ export class CollectionRegistry implements Component {
             .execute();
         }
       }
-      for (const index of after.indexes.filter((x) =>
-        patch.addIndexes.some((y) => normalizeIndex(name, y).name === x.name),
-      ))
-        await ddl.createIndex(trx, name, index);
+      for (const index of addedIndexes) await ddl.createIndex(trx, name, index);
       current.set(name, after);
       return after;
     });
@@ -268,11 +266,13 @@ export class CollectionRegistry implements Component {
       if (database.dialect === 'postgres')
         await sql`select pg_advisory_xact_lock(${PG_SCHEMA_LOCK}::bigint)`.execute(db);
       const current = new Map((await readDefinitions(db)).map((d) => [d.name, d]));
-      const before = new Set(current.keys());
+      // The work replaces the definitions it changes (new objects); only those rows are written.
+      const before = new Map(current);
       const value = await work(db, current);
-      for (const name of before)
+      for (const name of before.keys())
         if (!current.has(name)) await db.deleteFrom(TABLE).where('name', '=', name).execute();
       for (const def of current.values()) {
+        if (before.get(def.name) === def) continue;
         const definition = JSON.stringify({
           name: def.name,
           fields: def.fields,

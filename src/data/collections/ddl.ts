@@ -38,8 +38,12 @@ const COLUMN_TYPES: Record<DialectName, Record<StorageClass, ColumnDataType>> = 
   },
 };
 
+export function storageColumnType(storage: StorageClass, dialect: DialectName): ColumnDataType {
+  return COLUMN_TYPES[dialect][storage];
+}
+
 export function columnType(field: FieldDef, dialect: DialectName): ColumnDataType {
-  return COLUMN_TYPES[dialect][storageOf(field)];
+  return storageColumnType(storageOf(field), dialect);
 }
 
 /** Indexes Groundwork adds by itself for a field (unique fields, relation columns). */
@@ -66,7 +70,7 @@ export async function createCollectionTable(
   dialect: DialectName,
   def: CollectionDef,
 ): Promise<void> {
-  const datetime = COLUMN_TYPES[dialect].datetime;
+  const datetime = storageColumnType('datetime', dialect);
   let table = db.schema
     .createTable(def.name)
     .addColumn('id', 'text', (c) => c.primaryKey())

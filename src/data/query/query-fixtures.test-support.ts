@@ -15,6 +15,7 @@ import {
   fieldsByName,
   storageOf,
 } from '../collections/collection.js';
+import { columnType, storageColumnType } from '../collections/ddl.js';
 import { fromDbValue, toDbValue } from '../collections/field-values.js';
 import type { QueryContext } from './field-ref.js';
 
@@ -105,36 +106,17 @@ export function compilerFor(dialect: DialectName): Kysely<Record<string, Record<
 export type Row = Record<string, unknown>;
 const STAMP = '2024-01-01T00:00:00.000Z';
 
-const COLUMN_TYPES = {
-  sqlite: {
-    text: 'text',
-    integer: 'integer',
-    float: 'real',
-    boolean: 'integer',
-    datetime: 'text',
-    json: 'text',
-  },
-  postgres: {
-    text: 'text',
-    integer: 'bigint',
-    float: 'double precision',
-    boolean: 'boolean',
-    datetime: 'timestamptz',
-    json: 'jsonb',
-  },
-} as const;
-
-/** Creates `def`'s table by hand, by the storage rules (not by the collections DDL). */
+/** Creates `def`'s table by hand (not by the collections DDL), with the storage column types. */
 export async function createTable(db: Database<AnyDb>, def: CollectionDef): Promise<void> {
-  const types = COLUMN_TYPES[db.dialect];
+  const datetime = storageColumnType('datetime', db.dialect);
   let table = db.kysely.schema
     .createTable(def.name)
     .addColumn('id', 'text', (c) => c.primaryKey())
-    .addColumn('created', types.datetime, (c) => c.notNull())
-    .addColumn('updated', types.datetime, (c) => c.notNull());
+    .addColumn('created', datetime, (c) => c.notNull())
+    .addColumn('updated', datetime, (c) => c.notNull());
   for (const field of def.fields) {
     const single = field.type === 'relation' && !field.multiple;
-    table = table.addColumn(field.name, types[storageOf(field)], (c) =>
+    table = table.addColumn(field.name, columnType(field, db.dialect), (c) =>
       single ? c.references(`${field.collection}.id`) : c,
     );
   }
