@@ -92,4 +92,59 @@ export const systemMigrations: readonly Migration[] = [
         .execute();
     },
   },
+  {
+    id: '0006_auth_users_and_sessions',
+    async up(db) {
+      // Credentials of auth-collection users (src/auth/users): kept out of the collection's own table
+      // so no records route, filter or expand can ever reach a password hash. Times: epoch ms.
+      await db.schema
+        .createTable('_gw_auth_credentials')
+        .addColumn('collection', 'text', (c) => c.notNull())
+        .addColumn('user_id', 'text', (c) => c.notNull())
+        .addColumn('password_hash', 'text')
+        .addColumn('disabled_at', 'bigint')
+        .addColumn('password_changed_at', 'bigint', (c) => c.notNull())
+        .addPrimaryKeyConstraint('_gw_auth_credentials_pk', ['collection', 'user_id'])
+        .execute();
+      // Cookie sessions (src/auth/sessions): `id` is the SHA-256 of the cookie's opaque secret.
+      await db.schema
+        .createTable('_gw_auth_sessions')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('collection', 'text', (c) => c.notNull())
+        .addColumn('user_id', 'text', (c) => c.notNull())
+        .addColumn('csrf_token', 'text', (c) => c.notNull())
+        .addColumn('ip', 'text')
+        .addColumn('user_agent', 'text')
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('last_seen_at', 'bigint', (c) => c.notNull())
+        .addColumn('expires_at', 'bigint', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createIndex('_gw_auth_sessions_user')
+        .on('_gw_auth_sessions')
+        .columns(['collection', 'user_id'])
+        .execute();
+      // Single-use tokens mailed for email verification and password reset; only the hash is kept.
+      await db.schema
+        .createTable('_gw_auth_mail_tokens')
+        .addColumn('hash', 'text', (c) => c.primaryKey())
+        .addColumn('purpose', 'text', (c) => c.notNull())
+        .addColumn('collection', 'text', (c) => c.notNull())
+        .addColumn('user_id', 'text', (c) => c.notNull())
+        .addColumn('email', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('expires_at', 'bigint', (c) => c.notNull())
+        .addColumn('used_at', 'bigint')
+        .execute();
+      await db.schema
+        .createIndex('_gw_auth_mail_tokens_user')
+        .on('_gw_auth_mail_tokens')
+        .columns(['collection', 'user_id', 'purpose'])
+        .execute();
+      // API keys owned by users, scoped to collections × operations (role 'user').
+      await db.schema.alterTable('_gw_api_keys').addColumn('owner_collection', 'text').execute();
+      await db.schema.alterTable('_gw_api_keys').addColumn('owner_id', 'text').execute();
+      await db.schema.alterTable('_gw_api_keys').addColumn('scopes', 'text').execute();
+    },
+  },
 ];
