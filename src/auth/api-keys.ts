@@ -6,9 +6,11 @@ import type { AnyDb, Database } from '../db/database.js';
 /**
  * API keys: `gwk_<prefix>_<secret>`. Only the SHA-256 of the whole key is stored (a key has 256
  * bits of entropy, so a slow hash adds nothing); the prefix is kept in clear so an operator can
- * tell keys apart in lists and logs. A key is shown once, when created.
+ * tell keys apart in lists and logs. A key is shown once, when created. An `admin` key acts as an
+ * admin; a `user` key acts as its owner (a user of an auth collection), rules included. Either may
+ * be narrowed by `scopes` (src/auth/scopes.ts).
  */
-export type ApiKeyRole = 'admin';
+export type ApiKeyRole = 'admin' | 'user';
 
 export interface ApiKeyRecord {
   id: string;
@@ -19,6 +21,9 @@ export interface ApiKeyRecord {
   expiresAt: string | null;
   revokedAt: string | null;
   lastUsedAt: string | null;
+  /** The owning user of a `user` key. */
+  owner: { collection: string; id: string } | null;
+  scopes: string[] | null;
 }
 
 const KEY_PATTERN = /^gwk_([a-z0-9]{8})_([A-Za-z0-9_-]{43})$/;
@@ -51,6 +56,8 @@ export class ApiKeys {
     name: string;
     role: ApiKeyRole;
     expiresAt?: string;
+    owner?: { collection: string; id: string };
+    scopes?: string[];
   }): Promise<{ key: string; record: ApiKeyRecord }> {
     const prefix = randomBytes(8).toString('hex').slice(0, 8);
     const key = `gwk_${prefix}_${randomBytes(32).toString('base64url')}`;
@@ -63,6 +70,8 @@ export class ApiKeys {
       expiresAt: input.expiresAt ?? null,
       revokedAt: null,
       lastUsedAt: null,
+      owner: input.owner ?? null,
+      scopes: input.scopes ?? null,
     };
     await this.#db
       .insertInto('_gw_api_keys')
@@ -74,6 +83,9 @@ export class ApiKeys {
         role: record.role,
         created: record.created,
         expires_at: record.expiresAt,
+        owner_collection: record.owner?.collection ?? null,
+        owner_id: record.owner?.id ?? null,
+        scopes: record.scopes === null ? null : JSON.stringify(record.scopes),
       })
       .execute();
     return { key, record };
@@ -107,20 +119,41 @@ export class ApiKeys {
     return record;
   }
 
-  async list(): Promise<ApiKeyRecord[]> {
-    const rows = await this.#db.selectFrom('_gw_api_keys').selectAll().orderBy('id').execute();
-    return rows.map(toRecord);
+  /** Every key, or only the keys a user owns. */
+  async list(owner?: { collection: string; id: string }): Promise<ApiKeyRecord[]> {
+    let query = this.#db.selectFrom('_gw_api_keys').selectAll().orderBy('id');
+    if (owner)
+      query = query.where('owner_collection', '=', owner.collection).where('owner_id', '=', owner.id);
+    return (await query.execute()).map(toRecord);
   }
 
-  async revoke(id: string): Promise<boolean> {
+  /** Revokes a key (only if `owner` owns it, when given); false when there was nothing to revoke. */
+  async revoke(id: string, owner?: { collection: string; id: string }): Promise<boolean> {
     for (const [hash, entry] of this.#verified) if (entry.record.id === id) this.#verified.delete(hash);
-    const result = await this.#db
+    let query = this.#db
       .updateTable('_gw_api_keys')
       .set({ revoked_at: new Date().toISOString() })
       .where('id', '=', id)
+      .where('revoked_at', 'is', null);
+    if (owner)
+      query = query.where('owner_collection', '=', owner.collection).where('owner_id', '=', owner.id);
+    const result = await query.executeTakeFirst();
+    return Number(result.numUpdatedRows) > 0;
+  }
+
+  /** Revokes every key a user owns (user disabled or deleted); `db` may be a transaction. */
+  async revokeAllForUser(collection: string, userId: string, db: Kysely<AnyDb> = this.#db): Promise<number> {
+    for (const [hash, entry] of this.#verified)
+      if (entry.record.owner?.collection === collection && entry.record.owner.id === userId)
+        this.#verified.delete(hash);
+    const result = await db
+      .updateTable('_gw_api_keys')
+      .set({ revoked_at: new Date().toISOString() })
+      .where('owner_collection', '=', collection)
+      .where('owner_id', '=', userId)
       .where('revoked_at', 'is', null)
       .executeTakeFirst();
-    return Number(result.numUpdatedRows) > 0;
+    return Number(result.numUpdatedRows);
   }
 }
 
@@ -138,5 +171,10 @@ function toRecord(row: Record<string, unknown>): ApiKeyRecord {
     expiresAt: row.expires_at == null ? null : String(row.expires_at),
     revokedAt: row.revoked_at == null ? null : String(row.revoked_at),
     lastUsedAt: row.last_used_at == null ? null : String(row.last_used_at),
+    owner:
+      row.owner_collection == null || row.owner_id == null
+        ? null
+        : { collection: String(row.owner_collection), id: String(row.owner_id) },
+    scopes: row.scopes == null ? null : (JSON.parse(String(row.scopes)) as string[]),
   };
 }

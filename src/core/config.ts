@@ -275,6 +275,55 @@ export const configSchema = z.strictObject({
         .describe('Password for the bootstrap admin (at least 10 characters); never logged.'),
     })
     .prefault({}),
+  auth: z
+    .strictObject({
+      publicUrl: z
+        .url()
+        .optional()
+        .describe(
+          'Base URL users reach the API at, for links in mails and the JWT issuer. Default: the listener URL.',
+        ),
+      trustedOrigins: z
+        .array(z.string().regex(/^https?:\/\/[^/]+$/))
+        .max(100)
+        .default([])
+        .describe("Origins besides the server's own whose cookie-authenticated writes pass the CSRF check."),
+      sessionIdleTimeoutS: int(60, 31_536_000)
+        .default(86_400)
+        .describe('A cookie session ends after this long without requests.'),
+      sessionAbsoluteTimeoutS: int(60, 31_536_000)
+        .default(2_592_000)
+        .describe('A cookie session ends this long after sign-in, however active.'),
+      accessTokenTtlS: int(30, 86_400).default(900).describe('Lifetime of a JWT access token.'),
+      refreshTokenTtlS: int(60, 31_536_000)
+        .default(1_209_600)
+        .describe('A refresh token unused this long expires (each use rotates it).'),
+      refreshFamilyTtlS: int(60, 31_536_000)
+        .default(2_592_000)
+        .describe('Token sessions end this long after sign-in, however often refreshed.'),
+      signingKeyRotateAfterS: int(60, 31_536_000)
+        .default(604_800)
+        .describe(
+          'Access-token signing keys are replaced this often (old ones keep verifying for the token lifetime).',
+        ),
+      verificationTtlS: int(60, 2_592_000)
+        .default(86_400)
+        .describe('Lifetime of an email-verification token.'),
+      resetTtlS: int(60, 86_400).default(3_600).describe('Lifetime of a password-reset token.'),
+      smtpUrl: z
+        .string()
+        .regex(/^smtps?:\/\//)
+        .optional()
+        .describe(
+          'SMTP server for auth mails (smtp://user:pass@host:port or smtps://…). Unset: mails are captured and listed at GET /api/v1/admin/mail.',
+        ),
+      mailFrom: z
+        .string()
+        .max(254)
+        .default('Groundwork <no-reply@localhost>')
+        .describe('From address of auth mails.'),
+    })
+    .prefault({}),
   data: z
     .strictObject({
       maxPageSize: int(1, 10_000).default(500).describe('Largest `limit` a list request may ask for.'),
@@ -331,6 +380,9 @@ export const optionSources: readonly OptionSource[] = [
   { path: 'db.migrateOnStart', env: 'GROUNDWORK_DB_MIGRATE_ON_START', flag: 'migrate' },
   { path: 'admin.email', env: 'GROUNDWORK_ADMIN_EMAIL' },
   { path: 'admin.password', env: 'GROUNDWORK_ADMIN_PASSWORD', secret: true },
+  { path: 'auth.publicUrl', env: 'GROUNDWORK_PUBLIC_URL' },
+  { path: 'auth.smtpUrl', env: 'GROUNDWORK_SMTP_URL', secret: true },
+  { path: 'auth.mailFrom', env: 'GROUNDWORK_MAIL_FROM' },
 ];
 
 type Layer = { name: string; values: Record<string, unknown> };

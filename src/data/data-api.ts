@@ -1,15 +1,16 @@
 import type { FastifyInstance } from 'fastify';
+import type { Kysely } from 'kysely';
 import type { ResolvedConfig } from '../core/config.js';
 import type { Logger } from '../core/logger.js';
-import type { Database } from '../db/database.js';
+import type { AnyDb, Database } from '../db/database.js';
 import { checkRule } from './access/rules.js';
 import { CollectionRegistry } from './collections/collection-registry.js';
 import { registerBatchRoute } from './http/batch-route.js';
 import { registerCollectionRoutes } from './http/collections-routes.js';
 import { registerRecordRoutes } from './http/records-routes.js';
 import { registerOpenApiRoute } from './openapi/openapi-route.js';
-import { Outbox } from './outbox/outbox.js';
-import { RecordWriter } from './records/record-writes.js';
+import { type CommittedChange, Outbox } from './outbox/outbox.js';
+import { RecordWriter, type WriteContext } from './records/record-writes.js';
 import { RecordReader } from './records/records.js';
 
 /**
@@ -31,6 +32,22 @@ export class DataApi {
     this.outbox = new Outbox({ database: deps.database, logger: deps.logger });
     this.reader = new RecordReader({ database: deps.database, registry: this.registry });
     this.writer = new RecordWriter({ database: deps.database, registry: this.registry });
+  }
+
+  /**
+   * Runs record writes outside a records route (auth's sign-up, say) with the same guarantees:
+   * one transaction with their outbox events, listeners told after commit.
+   */
+  async write<T>(work: (w: WriteContext) => Promise<T>): Promise<T> {
+    let committed: CommittedChange[] = [];
+    const result = await this.#database.transaction(async (trx) => {
+      const w: WriteContext = { trx: trx as unknown as Kysely<AnyDb>, events: [] };
+      const value = await work(w);
+      committed = await this.outbox.append(w.trx, w.events);
+      return value;
+    });
+    this.outbox.publish(committed);
+    return result;
   }
 
   register(app: FastifyInstance): void {

@@ -166,7 +166,11 @@ export class Gateway implements Component {
     // 3. Authentication. Bad credentials are refused after the rate limit (so guessing is throttled).
     let authError: GroundworkError | undefined;
     if (this.#authenticator) {
-      const result = await this.#authenticator.authenticate(request.headers.authorization);
+      const result = await this.#authenticator.authenticate({
+        method: request.method,
+        headers: request.headers,
+        secure: request.protocol === 'https',
+      });
       request.principal = result.principal;
       authError = result.error;
     }
@@ -215,9 +219,21 @@ export class Gateway implements Component {
       this.#count('auth', 'invalid');
       throw authError;
     }
-    if (request.routeOptions.config?.access === 'admin' && request.principal.kind !== 'admin') {
+    if (
+      request.routeOptions.config?.access === 'admin' &&
+      (request.principal.kind !== 'admin' || request.principal.scopes !== undefined)
+    ) {
       this.#count('auth', 'denied');
       throw adminRequired(request.principal);
+    }
+    if (request.routeOptions.config?.access === 'user' && request.principal.kind !== 'user') {
+      this.#count('auth', 'denied');
+      throw request.principal.kind === 'anonymous'
+        ? new GroundworkError('AUTH_ERR_UNAUTHENTICATED', {
+            detail: 'Sign in first: send a session cookie or Authorization: Bearer <access token>.',
+            headers: { 'www-authenticate': 'Bearer' },
+          })
+        : new GroundworkError('AUTH_ERR_FORBIDDEN', { detail: 'Only signed-in users may do this.' });
     }
     return undefined;
   }

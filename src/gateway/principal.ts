@@ -6,14 +6,27 @@
  */
 export type Principal =
   | { readonly kind: 'anonymous' }
-  /** An admin, authenticated by an admin API key (`keyId`) — or, later, an admin session. */
-  | { readonly kind: 'admin'; readonly id: string; readonly keyId?: string }
+  /**
+   * An admin, authenticated by an admin API key (`keyId`). A key with `scopes` may only do what
+   * they allow (src/auth/scopes.ts); without, everything.
+   */
+  | {
+      readonly kind: 'admin';
+      readonly id: string;
+      readonly keyId?: string;
+      readonly scopes?: readonly string[];
+    }
   /** A user record of an auth collection (issue: auth). `fields` are the user's own field values. */
   | {
       readonly kind: 'user';
       readonly id: string;
       readonly collection: string;
       readonly keyId?: string;
+      /** How the user authenticated: a session cookie, an access token (JWT) or an API key. */
+      readonly via?: 'session' | 'token' | 'key';
+      /** The session (cookie) or token family (JWT) the request belongs to. */
+      readonly sessionId?: string;
+      readonly scopes?: readonly string[];
       readonly fields?: Readonly<Record<string, unknown>>;
     };
 
@@ -34,15 +47,31 @@ export function callerScope(principal: Principal, clientIp: string): string {
 
 /**
  * The `@auth.*` values an access rule sees: `id`, `collection` (the user's auth collection, or
- * `_admins`), `kind`, and a user's own fields. Anonymous callers have `id` null.
+ * `_admins`), `kind`, `scopes` (space-separated, null for an unscoped caller), and a user's own
+ * fields. Anonymous callers have `id` null.
  */
 export function authValues(principal: Principal): Readonly<Record<string, unknown>> {
   switch (principal.kind) {
     case 'anonymous':
-      return { kind: 'anonymous', id: null, collection: null };
+      return { kind: 'anonymous', id: null, collection: null, scopes: null };
     case 'admin':
-      return { kind: 'admin', id: principal.id, collection: '_admins' };
+      return {
+        kind: 'admin',
+        id: principal.id,
+        collection: '_admins',
+        scopes: scopesValue(principal.scopes),
+      };
     case 'user':
-      return { ...principal.fields, kind: 'user', id: principal.id, collection: principal.collection };
+      return {
+        ...principal.fields,
+        kind: 'user',
+        id: principal.id,
+        collection: principal.collection,
+        scopes: scopesValue(principal.scopes),
+      };
   }
+}
+
+function scopesValue(scopes: readonly string[] | undefined): string | null {
+  return scopes === undefined ? null : scopes.join(' ');
 }

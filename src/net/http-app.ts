@@ -16,8 +16,9 @@ import { genRequestId, installRequestContext } from './request-context.js';
  * Who may call a route. Every route must declare it; see `installAccessDeclarations`.
  * `public`: anyone. `admin`: only admins (enforced by the gateway after authentication).
  * `rules`: any caller reaches the handler, which applies the collection's access rules.
+ * `user`: only a signed-in user of an auth collection (the gateway refuses everyone else).
  */
-export type RouteAccess = 'public' | 'admin' | 'rules';
+export type RouteAccess = 'public' | 'admin' | 'rules' | 'user';
 
 declare module 'fastify' {
   interface FastifyContextConfig {

@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { registerAdminKeyRoutes } from '../auth/admin-keys-routes.js';
 import { bootstrapAdmin } from '../auth/admins.js';
 import { ApiKeys } from '../auth/api-keys.js';
+import { AuthApi } from '../auth/auth-api.js';
 import { Authenticator } from '../auth/authenticator.js';
 import type { ResolvedConfig } from '../core/config.js';
 import { Lifecycle } from '../core/lifecycle.js';
@@ -35,6 +36,8 @@ export class Platform {
   readonly database: Database;
   readonly http: HttpListener;
   readonly data: DataApi;
+  /** The auth block (set right after construction: it needs the platform's URL). */
+  auth!: AuthApi;
   readonly lifecycle = new Lifecycle();
 
   private constructor(
@@ -77,16 +80,22 @@ export class Platform {
     });
     // Gateway hooks go on before any route, so every route passes the same policy pipeline.
     const apiKeys = new ApiKeys(database);
-    const gateway = new Gateway({
-      config,
-      database,
-      metrics,
-      logger,
-      authenticator: new Authenticator(apiKeys),
-    });
+    const authenticator = new Authenticator(apiKeys);
+    const gateway = new Gateway({ config, database, metrics, logger, authenticator });
     gateway.install(httpApp.app);
     const data = new DataApi({ database, logger, config });
     const platform = new Platform(config, logger, metrics, database, http, data);
+    const auth = new AuthApi({
+      database,
+      data,
+      apiKeys,
+      authenticator,
+      config,
+      logger,
+      metrics,
+      publicUrl: () => platform.url,
+    });
+    platform.auth = auth;
 
     platform.lifecycle.add(database);
     if (config.db.migrateOnStart) {
@@ -102,9 +111,11 @@ export class Platform {
       close: async () => undefined,
     });
     platform.lifecycle.add(data.registry);
+    platform.lifecycle.add(auth);
     platform.lifecycle.add(gateway);
     registerAdminKeyRoutes(httpApp.app, { apiKeys });
     data.register(httpApp.app);
+    auth.register(httpApp.app);
     registerHealthRoutes(httpApp.app, { components: () => platform.lifecycle.components, metrics });
     platform.lifecycle.add(http);
     const redirectPort = config.server.tls.redirectPort;

@@ -1,5 +1,7 @@
 import { type Expression, type RawBuilder, type SqlBool, sql } from 'kysely';
 import { adminRequired } from '../../auth/authenticator.js';
+import { scopeAllows } from '../../auth/scopes.js';
+import { GroundworkError } from '../../core/errors.js';
 import type { DialectName } from '../../db/database.js';
 import { authValues, type Principal } from '../../gateway/principal.js';
 import type { CollectionDef, RuleName } from '../collections/collection.js';
@@ -46,7 +48,12 @@ function parsed(def: CollectionDef, text: string): FilterNode {
  * condition, or nothing — then the admin-required error is thrown (401 anonymous, 403 otherwise).
  */
 export function ruleFor(def: CollectionDef, operation: RuleName, scope: RuleScope): RuleDecision {
-  if (scope.principal.kind === 'admin') return { kind: 'all' };
+  const principal = scope.principal;
+  if (principal.kind !== 'anonymous' && !scopeAllows(principal.scopes, def.name, operation))
+    throw new GroundworkError('AUTH_ERR_SCOPE', {
+      detail: `This API key's scopes do not include "${def.name}:${operation}".`,
+    });
+  if (principal.kind === 'admin') return { kind: 'all' };
   const rule = def.rules[operation];
   if (rule === null) throw adminRequired(scope.principal);
   if (rule.trim() === '') return { kind: 'all' };
@@ -69,15 +76,18 @@ export function compileRule(def: CollectionDef, rule: string, scope: RuleScope):
  */
 export function compileCallerFilter(def: CollectionDef, text: string, scope: RuleScope): Expression<SqlBool> {
   let guards = 0;
+  const scopes = scope.principal.kind === 'anonymous' ? undefined : scope.principal.scopes;
   return compileFilter(parseFilter(text), {
     dialect: scope.dialect,
     collection: def,
     resolve: scope.resolve,
     auth: authValues(scope.principal),
-    ...(scope.principal.kind === 'admin'
+    ...(scope.principal.kind === 'admin' && scopes === undefined
       ? {}
       : {
           guardRelation: (target: CollectionDef, alias: string) => {
+            if (!scopeAllows(scopes, target.name, 'view')) return false;
+            if (scope.principal.kind === 'admin') return true;
             const rule = target.rules.view;
             if (rule === null) return false;
             if (rule.trim() === '') return true;

@@ -3,6 +3,7 @@ import { GroundworkError } from '../../core/errors.js';
 import type { Component } from '../../core/lifecycle.js';
 import type { Logger } from '../../core/logger.js';
 import type { AnyDb, Database } from '../../db/database.js';
+import { isAuthField, withAuthFields } from './auth-collection.js';
 import {
   type CollectionDef,
   collectionInputSchema,
@@ -106,8 +107,15 @@ export class CollectionRegistry implements Component {
     const parsed = collectionInputSchema.safeParse(input);
     if (!parsed.success) throw invalidDefinition(zodIssues(parsed.error));
     const now = new Date().toISOString();
+    let fields = parsed.data.fields;
+    if (parsed.data.type === 'auth') {
+      const auth = withAuthFields(fields);
+      if (auth.issues.length > 0) throw invalidDefinition(auth.issues);
+      fields = auth.fields;
+    }
     const def: CollectionDef = {
       ...parsed.data,
+      fields,
       indexes: parsed.data.indexes.map((index) => normalizeIndex(parsed.data.name, index)),
       created: now,
       updated: now,
@@ -147,6 +155,7 @@ export class CollectionRegistry implements Component {
         indexes = indexes.filter((x) => x.name !== indexName);
       }
       for (const [i, fieldName] of patch.dropFields.entries()) {
+        if (isAuthField(before, fieldName)) issues.push(authFieldIssue(`dropFields.${i}`, fieldName));
         if (!fields.some((f) => f.name === fieldName))
           issues.push({
             path: `dropFields.${i}`,
@@ -161,6 +170,7 @@ export class CollectionRegistry implements Component {
         fields = fields.filter((f) => f.name !== fieldName);
       }
       for (const [i, { from, to }] of patch.renameFields.entries()) {
+        if (isAuthField(before, from)) issues.push(authFieldIssue(`renameFields.${i}.from`, from));
         const at = fields.findIndex((f) => f.name === from);
         const field = fields[at];
         if (!field) {
@@ -275,6 +285,7 @@ export class CollectionRegistry implements Component {
         if (before.get(def.name) === def) continue;
         const definition = JSON.stringify({
           name: def.name,
+          type: def.type,
           fields: def.fields,
           indexes: def.indexes,
           rules: def.rules,
@@ -316,7 +327,12 @@ async function readDefinitions(db: Kysely<AnyDb>): Promise<CollectionDef[]> {
   const rows = await db.selectFrom(TABLE).selectAll().orderBy('created').orderBy('name').execute();
   return rows.map((row) => {
     const stored = JSON.parse(String(row.definition)) as Omit<CollectionDef, 'created' | 'updated'>;
-    return { ...stored, created: String(row.created), updated: String(row.updated) };
+    return {
+      ...stored,
+      type: stored.type ?? 'base',
+      created: String(row.created),
+      updated: String(row.updated),
+    };
   });
 }
 
@@ -327,6 +343,10 @@ async function readVersion(db: Kysely<AnyDb>): Promise<string> {
     .where('key', '=', VERSION_KEY)
     .executeTakeFirst();
   return row ? String(row.value) : '';
+}
+
+function authFieldIssue(path: string, field: string): DefinitionIssue {
+  return { path, code: 'protected_field', message: `"${field}" is managed by auth and cannot change` };
 }
 
 function notFound(name: string): GroundworkError {

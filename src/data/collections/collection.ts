@@ -143,12 +143,15 @@ export const rulesSchema = z.strictObject({
 
 export const collectionInputSchema = z.strictObject({
   name,
+  /** `auth`: records are users who can sign in (src/data/collections/auth-collection.ts). */
+  type: z.enum(['base', 'auth']).default('base'),
   fields: z.array(fieldSchema).max(200).default([]),
   indexes: z.array(indexSchema).max(64).default([]),
   rules: rulesSchema.default({ list: null, view: null, create: null, update: null, delete: null }),
 });
 
 export type FieldDef = z.infer<typeof fieldSchema>;
+export type CollectionType = 'base' | 'auth';
 export type FieldType = FieldDef['type'];
 export type IndexDef = z.infer<typeof indexSchema> & { name: string };
 export type Rules = z.infer<typeof rulesSchema>;
@@ -158,6 +161,7 @@ export const RULE_NAMES: readonly RuleName[] = ['list', 'view', 'create', 'updat
 /** A stored, validated collection: what the rest of the data block reads. */
 export interface CollectionDef {
   readonly name: string;
+  readonly type: CollectionType;
   readonly fields: readonly FieldDef[];
   readonly indexes: readonly IndexDef[];
   readonly rules: Rules;

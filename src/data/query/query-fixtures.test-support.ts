@@ -28,6 +28,7 @@ function define(input: unknown): CollectionDef {
   const parsed = collectionInputSchema.parse(input);
   return {
     name: parsed.name,
+    type: parsed.type,
     fields: parsed.fields,
     indexes: [],
     rules: parsed.rules,

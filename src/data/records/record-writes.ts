@@ -3,6 +3,7 @@ import { GroundworkError } from '../../core/errors.js';
 import type { AnyDb, Database } from '../../db/database.js';
 import type { Principal } from '../../gateway/principal.js';
 import { type RuleDecision, type RuleScope, ruleFor } from '../access/rules.js';
+import { isAuthCollection, isAuthField, normalizeEmail } from '../collections/auth-collection.js';
 import type { CollectionDef, FieldDef } from '../collections/collection.js';
 import type { CollectionRegistry } from '../collections/collection-registry.js';
 import { VERSION_COLUMN } from '../collections/ddl.js';
@@ -19,6 +20,12 @@ export interface WriteContext {
   readonly events: ChangeEvent[];
 }
 
+/**
+ * Runs inside the write transaction when a record is deleted (after its references were handled):
+ * other blocks drop their own rows about it there (auth: a user's credentials, sessions, keys).
+ */
+export type DeleteHook = (trx: Kysely<AnyDb>, def: CollectionDef, id: string) => Promise<void>;
+
 /** Most records a cascading delete may touch before it is refused (a runaway cascade is an error). */
 const MAX_CASCADE = 10_000;
 
@@ -30,10 +37,16 @@ const MAX_CASCADE = 10_000;
 export class RecordWriter {
   readonly #database: Database;
   readonly #registry: CollectionRegistry;
+  readonly #deleteHooks: DeleteHook[] = [];
 
   constructor(deps: { database: Database; registry: CollectionRegistry }) {
     this.#database = deps.database;
     this.#registry = deps.registry;
+  }
+
+  /** Adds a hook run in the transaction of every record delete (cascaded ones included). */
+  onDelete(hook: DeleteHook): void {
+    this.#deleteHooks.push(hook);
   }
 
   #scope(principal: Principal): RuleScope {
@@ -45,11 +58,17 @@ export class RecordWriter {
     def: CollectionDef,
     body: unknown,
     principal: Principal,
+    options: { signUp?: boolean } = {},
   ): Promise<StoredRecord> {
     const scope = this.#scope(principal);
     const rule = ruleFor(def, 'create', scope);
+    if (isAuthCollection(def) && principal.kind !== 'admin' && !options.signUp)
+      throw authFieldError(
+        `Users of "${def.name}" sign up with POST /api/v1/collections/${def.name}/auth/sign-up.`,
+      );
     const input = validateRecordInput(def.fields, body, 'create');
     if ('issues' in input) throw invalidRecord(input.issues);
+    normalizeAuthValues(def, input.values);
     await this.#checkRelations(w, def.fields, input.values);
     const now = new Date().toISOString();
     const row = {
@@ -88,6 +107,12 @@ export class RecordWriter {
     if (!ifMatchAllows(ifMatch, etagOf(current))) throw preconditionFailed(current);
     const input = validateRecordInput(def.fields, body, mode);
     if ('issues' in input) throw invalidRecord(input.issues);
+    if (principal.kind !== 'admin') {
+      const field = Object.keys(input.values).find((name) => isAuthField(def, name));
+      if (field !== undefined)
+        throw authFieldError(`"${field}" of an auth collection changes through the auth routes, not here.`);
+    }
+    normalizeAuthValues(def, input.values);
     await this.#checkRelations(w, def.fields, input.values);
     const updated = await w.trx
       .updateTable(def.name)
@@ -188,6 +213,7 @@ export class RecordWriter {
       }
     }
     await w.trx.deleteFrom(def.name).where('id', '=', id).execute();
+    for (const hook of this.#deleteHooks) await hook(w.trx, def, id);
     w.events.push({ collection: def.name, recordId: id, op: 'delete', data: null, old: current.record });
   }
 
@@ -266,4 +292,12 @@ function preconditionFailed(current: StoredRecord): GroundworkError {
     detail: 'The record changed since the version named in If-Match.',
     headers: { etag: etagOf(current) },
   });
+}
+
+function authFieldError(detail: string): GroundworkError {
+  return new GroundworkError('DATA_ERR_AUTH_FIELD', { detail });
+}
+
+function normalizeAuthValues(def: CollectionDef, values: Record<string, unknown>): void {
+  if (isAuthCollection(def) && typeof values.email === 'string') values.email = normalizeEmail(values.email);
 }

@@ -93,6 +93,55 @@ export const systemMigrations: readonly Migration[] = [
     },
   },
   {
+    id: '0005_auth_tokens',
+    async up(db) {
+      // JWT signing keys (src/auth/tokens/signing-keys.ts). The unique `generation` lets exactly one
+      // node create the next key when several rotate at once. Times: epoch ms.
+      await db.schema
+        .createTable('_gw_auth_signing_keys')
+        .addColumn('kid', 'text', (c) => c.primaryKey())
+        .addColumn('generation', 'integer', (c) => c.notNull().unique())
+        .addColumn('alg', 'text', (c) => c.notNull())
+        .addColumn('public_jwk', 'text', (c) => c.notNull())
+        .addColumn('private_key', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('activates_at', 'bigint', (c) => c.notNull())
+        .addColumn('retires_at', 'bigint')
+        .execute();
+      // Rotating refresh tokens (src/auth/tokens/refresh-tokens.ts): only the SHA-256 is kept; a
+      // family is one sign-in session. Times: epoch ms.
+      await db.schema
+        .createTable('_gw_auth_refresh_tokens')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('family_id', 'text', (c) => c.notNull())
+        .addColumn('user_id', 'text', (c) => c.notNull())
+        .addColumn('collection', 'text', (c) => c.notNull())
+        .addColumn('hash', 'text', (c) => c.notNull().unique())
+        .addColumn('parent_id', 'text')
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('expires_at', 'bigint', (c) => c.notNull())
+        .addColumn('family_expires_at', 'bigint', (c) => c.notNull())
+        .addColumn('used_at', 'bigint')
+        .addColumn('revoked_at', 'bigint')
+        .execute();
+      await db.schema
+        .createIndex('_gw_auth_refresh_tokens_family')
+        .on('_gw_auth_refresh_tokens')
+        .column('family_id')
+        .execute();
+      await db.schema
+        .createIndex('_gw_auth_refresh_tokens_user')
+        .on('_gw_auth_refresh_tokens')
+        .columns(['collection', 'user_id'])
+        .execute();
+      await db.schema
+        .createIndex('_gw_auth_refresh_tokens_family_expires_at')
+        .on('_gw_auth_refresh_tokens')
+        .column('family_expires_at')
+        .execute();
+    },
+  },
+  {
     id: '0006_auth_users_and_sessions',
     async up(db) {
       // Credentials of auth-collection users (src/auth/users): kept out of the collection's own table
