@@ -160,7 +160,7 @@ export class UserAccounts {
     return {
       access_token: access.token,
       token_type: 'Bearer',
-      expires_in: Math.max(0, Math.round((access.expiresAtMs - Date.now()) / 1000)),
+      expires_in: Math.max(0, Math.ceil((access.expiresAtMs - Date.now()) / 1000)),
       refresh_token: refreshToken,
     };
   }

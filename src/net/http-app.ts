@@ -97,6 +97,8 @@ export function createHttpApp(options: HttpAppOptions): HttpApp {
         durationMs: Math.round(reply.elapsedTime * 100) / 100,
         // The gateway's client IP (X-Forwarded-For from trusted proxies) when it has one.
         remote: (request as { clientIp?: string }).clientIp || request.ip,
+        // Who called (set by the gateway): ids only, never a credential.
+        caller: callerOf(request as { principal?: LoggedPrincipal }),
       },
       'request',
     );
@@ -120,4 +122,19 @@ function installAccessDeclarations(app: FastifyInstance): void {
       throw new Error(`route ${String(route.method)} ${route.url} does not declare config.access`);
     }
   });
+}
+
+interface LoggedPrincipal {
+  readonly kind: string;
+  readonly id?: string;
+  readonly collection?: string;
+  readonly via?: string;
+}
+
+/** `user:<collection>/<id> (via)`, `admin:<id>` or undefined for anonymous callers. */
+function callerOf(request: { principal?: LoggedPrincipal | null }): string | undefined {
+  const p = request.principal;
+  if (!p || p.kind === 'anonymous') return undefined;
+  if (p.kind === 'user') return `user:${p.collection}/${p.id}${p.via ? ` (${p.via})` : ''}`;
+  return `${p.kind}:${p.id}`;
 }

@@ -68,7 +68,8 @@ for (const target of dataTargets()) {
       c.api('GET', '/api/v1/collections/users/auth/me', undefined, { auth: false, headers });
 
     beforeAll(async () => {
-      c = await startDataPlatform(await target.url());
+      // Info level: the access log is checked too (caller ids in, credentials out).
+      c = await startDataPlatform(await target.url(), { log: { level: 'info' } });
       const users = await c.api('POST', '/api/v1/collections', {
         name: 'users',
         type: 'auth',
@@ -455,6 +456,23 @@ for (const target of dataTargets()) {
         anon,
       );
       expect(signIn.status).toBe(401);
+    });
+
+    it('the access log names the caller and never holds a credential', async () => {
+      await signUp('logged@example.com');
+      const t = await tokens('logged@example.com');
+      const s = await cookie('logged@example.com');
+      expect((await me({ authorization: `Bearer ${t.access_token}` })).status).toBe(200);
+      expect((await me({ cookie: s.cookie })).status).toBe(200);
+      const lines = c.gw
+        .logs()
+        .filter((l) => l.msg === 'request' && l.route === '/api/v1/collections/:collection/auth/me');
+      const callers = lines.map((l) => l.caller);
+      expect(callers).toContain(`user:users/${t.user.id} (token)`);
+      expect(callers).toContain(`user:users/${t.user.id} (session)`);
+      const all = JSON.stringify(c.gw.logs());
+      for (const secret of [t.access_token, t.refresh_token, s.cookie.split('=')[1]!, PASSWORD, c.adminKey])
+        expect(all.includes(secret), 'a credential reached the log').toBe(false);
     });
 
     it('property: arbitrary Authorization headers and cookies never cause a 5xx', async () => {

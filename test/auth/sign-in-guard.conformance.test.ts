@@ -351,6 +351,32 @@ for (const target of targets) {
         expect(pttl).toBeLessThanOrEqual(expected);
       });
 
+      const tiny = (lockAfterFailures: number): BackoffRules => ({
+        freeFailures: 0,
+        lockAfterFailures,
+        baseDelayMs: 1,
+        maxDelayMs: 1,
+        baseLockMs: 1,
+        maxLockMs: 1,
+        forgiveMs: 1,
+        lockoutMemoryMs: 0,
+      });
+      const attempt = { kind: 'attempt' as const, who: 0, ip: 0 };
+      const success = { kind: 'success' as const, who: 0, ip: 0 };
+      const wait = (ms: number) => ({ kind: 'wait' as const, ms });
+      const regressionOps = [
+        attempt,
+        success,
+        attempt,
+        attempt,
+        success,
+        attempt,
+        wait(1),
+        success,
+        wait(-1),
+        attempt,
+      ];
+
       it('decides exactly like the memory driver on random rules and sequences (verdicts to the ms)', async () => {
         const duration = (min: number, max: number) => fc.integer({ min, max });
         const rulesArb = fc
@@ -435,7 +461,12 @@ for (const target of targets) {
               }
             },
           ),
-          { numRuns: 60 },
+          {
+            numRuns: 50,
+            // Found by this test: a clock stepped back across an expiry once let the drivers differ
+            // (Redis refunded a state the memory driver read as expired).
+            examples: [[tiny(1), tiny(2), regressionOps]],
+          },
         );
       });
     }

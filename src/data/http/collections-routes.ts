@@ -34,6 +34,7 @@ export function registerCollectionRoutes(app: FastifyInstance, deps: { registry:
 function present(def: CollectionDef) {
   return {
     name: def.name,
+    type: def.type,
     fields: def.fields,
     indexes: def.indexes,
     rules: def.rules,
