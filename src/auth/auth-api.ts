@@ -99,7 +99,7 @@ export class AuthApi implements Component {
       this.#smtp = new SmtpMailSender({ url: auth.smtpUrl, from: auth.mailFrom });
       this.mail = this.#smtp;
     } else {
-      this.mailbox = new CapturedMailbox();
+      this.mailbox = new CapturedMailbox({ from: auth.mailFrom });
       this.mail = this.mailbox;
     }
     this.accounts = new UserAccounts({
