@@ -18,6 +18,7 @@ import { registerUserAuthRoutes } from './http/user-auth-routes.js';
 import { SqlSessionStore } from './sessions/drivers/sql-session-store.js';
 import { Sessions } from './sessions/sessions.js';
 import { MemorySignInGuardStore } from './sign-in-guard/drivers/memory-sign-in-guard-store.js';
+import { RedisSignInGuardStore } from './sign-in-guard/drivers/redis-sign-in-guard-store.js';
 import { SignInGuard } from './sign-in-guard/sign-in-guard.js';
 import { AccessTokens } from './tokens/access-tokens.js';
 import { RefreshTokens } from './tokens/refresh-tokens.js';
@@ -48,6 +49,7 @@ export class AuthApi implements Component {
   readonly #data: DataApi;
   readonly #apiKeys: ApiKeys;
   readonly #smtp: SmtpMailSender | undefined;
+  readonly #guardStore: RedisSignInGuardStore | undefined;
 
   constructor(deps: {
     database: Database;
@@ -90,13 +92,16 @@ export class AuthApi implements Component {
       ttlMs: auth.accessTokenTtlS * 1000,
     });
     this.mailTokens = new MailTokens(deps.database);
+    // With Redis configured for rate limits, failed sign-ins are counted across nodes there too.
+    const redisUrl = deps.config.gateway.rateLimit.storeUrl;
+    this.#guardStore = redisUrl ? new RedisSignInGuardStore({ url: redisUrl }) : undefined;
     this.guard = new SignInGuard({
-      store: new MemorySignInGuardStore(),
+      store: this.#guardStore ?? new MemorySignInGuardStore(),
       metrics: deps.metrics,
       onStoreError: (error) => deps.logger.warn({ err: error }, 'sign-in guard store failed'),
     });
     if (auth.smtpUrl) {
-      this.#smtp = new SmtpMailSender({ url: auth.smtpUrl, from: auth.mailFrom });
+      this.#smtp = new SmtpMailSender({ url: auth.smtpUrl, from: auth.mailFrom, logger: deps.logger });
       this.mail = this.#smtp;
     } else {
       this.mailbox = new CapturedMailbox({ from: auth.mailFrom });
@@ -134,10 +139,13 @@ export class AuthApi implements Component {
 
   async start(): Promise<void> {
     await this.signingKeys.current();
+    await this.#guardStore?.start();
+    await this.#smtp?.start();
   }
 
   async close(): Promise<void> {
     await this.#smtp?.close();
+    await this.#guardStore?.close();
   }
 
   register(app: FastifyInstance): void {

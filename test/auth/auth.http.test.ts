@@ -444,6 +444,23 @@ for (const target of dataTargets()) {
       ).toBe(403);
     });
 
+    it('a scoped admin key bypasses rules but only within its scopes, and cannot use admin routes', async () => {
+      const created = await c.api('POST', '/api/v1/admin/keys', { name: 'reader', scopes: ['notes:list'] });
+      expect(created.status, JSON.stringify(created.body)).toBe(201);
+      expect(created.body.scopes).toEqual(['notes:list']);
+      const k = { auth: false, headers: { authorization: `Bearer ${created.body.key}` } } as const;
+      const list = await c.api('GET', '/api/v1/collections/notes/records', undefined, k);
+      expect(list.status).toBe(200);
+      expect(list.body.items.length).toBeGreaterThan(0); // every user's notes: admins bypass rules
+      expect((await c.api('GET', '/api/v1/collections/users/records', undefined, k)).body.code).toBe(
+        'AUTH_ERR_SCOPE',
+      );
+      expect((await c.api('GET', '/api/v1/admin/keys', undefined, k)).status).toBe(403);
+      expect((await c.api('GET', '/api/v1/collections', undefined, k)).status).toBe(403);
+      const bad = await c.api('POST', '/api/v1/admin/keys', { name: 'x', scopes: ['notes:drop'] });
+      expect(bad.status).toBe(400);
+    });
+
     it('deleting a user (records API) removes their credentials and ends their sessions', async () => {
       await signUp('gone@example.com');
       const s = await cookie('gone@example.com');

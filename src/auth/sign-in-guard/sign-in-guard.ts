@@ -218,7 +218,10 @@ export class SignInGuard {
     }
   }
 
-  /** Forgets the account's failures and lock, e.g. when a password reset completes. Rejects on store failure. */
+  /**
+   * Forgets the account's failures and lock, e.g. when a password reset completes. Rejects on a
+   * store failure.
+   */
   async resetAccount(account: { collection: string; email: string }): Promise<void> {
     await this.#store.reset(accountKey(account.collection, account.email));
   }
@@ -262,7 +265,7 @@ export function ipKey(ip: string): string {
   return `i:${digest(ipScope(ip))}`;
 }
 
-/** `203.0.113.9` → itself; `2001:db8:1:2:3:4:5:6` → `2001:db8:1:2::/64`; `::ffff:1.2.3.4` → `1.2.3.4`. */
+/** `203.0.113.9` → itself; `2001:db8:1:2:3:4:5:6` → `2001:db8:1:2::/64`; `::ffff:1.2.3.4` → 1.2.3.4. */
 export function ipScope(ip: string): string {
   const address = normalizeIp(ip.trim());
   if (isIP(address) !== 6 || address.includes('%')) return address;

@@ -35,7 +35,7 @@ export interface SmtpMailSenderOptions {
   greetingTimeoutMs?: number;
   /** Drop a connection that is silent this long, in ms. Default 30 000. */
   socketTimeoutMs?: number;
-  /** `close()` waits this long, in ms, for mails being sent before cutting their connections. Default 5 000. */
+  /** `close()` waits this long, in ms, for mails being sent before cutting their connections. Default 5000. */
   closeTimeoutMs?: number;
   /** Logs the server it sends through at start (password redacted). */
   logger?: Logger;
@@ -123,7 +123,10 @@ function parseFrom(from: string): { name: string; address: string } {
  * whose cause is nodemailer's error (it names the SMTP command and reply, never the credentials).
  *
  * @example
- *   const mail = new SmtpMailSender({ url: 'smtp://apikey:secret@smtp.example.com:587', from: 'Example <no-reply@example.com>' });
+ *   const mail = new SmtpMailSender({
+ *     url: 'smtp://apikey:secret@smtp.example.com:587',
+ *     from: 'Example <no-reply@example.com>',
+ *   });
  *   lifecycle.add(mail);
  *   await mail.send({ to: 'ada@example.com', subject: 'Welcome', text: 'Hello!' });
  */

@@ -98,8 +98,8 @@ export class MemorySignInGuardStore implements SignInGuardStore {
     const all = steps.every((step) => step.charged !== undefined);
     for (const [i, step] of steps.entries()) {
       const { key, rules } = keys[i]!;
-      if (all) this.#put(key, step.charged!, rules);
-      else if (step.changed) this.#put(key, step.settled, rules);
+      if (all) this.#put(key, step.charged!, rules, nowMs);
+      else if (step.changed) this.#put(key, step.settled, rules, nowMs);
     }
     return Promise.resolve(steps.map((step) => step.verdict));
   }
@@ -107,7 +107,7 @@ export class MemorySignInGuardStore implements SignInGuardStore {
   refund({ key, rules }: GuardKey, nowMs: number): Promise<void> {
     if (this.#closed) return Promise.reject(closedError());
     const next = refundAttempt(this.#get(key, nowMs));
-    if (next !== undefined) this.#put(key, next, rules);
+    if (next !== undefined) this.#put(key, next, rules, nowMs);
     return Promise.resolve();
   }
 
@@ -138,13 +138,14 @@ export class MemorySignInGuardStore implements SignInGuardStore {
     return entry.expiresAtMs <= nowMs ? undefined : entry.state;
   }
 
-  #put(key: string, state: GuardState, rules: BackoffRules): void {
-    if (isEmptyState(state)) {
+  /** Stores `state`, or drops the key when the state already decides like none (as the Lua does). */
+  #put(key: string, state: GuardState, rules: BackoffRules, nowMs: number): void {
+    const expiresAtMs = stateExpiresAtMs(state, rules);
+    if (isEmptyState(state) || expiresAtMs <= nowMs) {
       this.#current.delete(key);
       this.#previous.delete(key);
       return;
     }
-    const expiresAtMs = stateExpiresAtMs(state, rules);
     const existing = this.#current.get(key);
     if (existing !== undefined) {
       existing.state = state;

@@ -33,25 +33,32 @@ local function doubled(base, exponent, max)
   while i < exponent and value < max do value = value * 2; i = i + 1 end
   return math.min(value, max)
 end
-local function read(k)
-  local v = redis.call('GET', k)
-  if v then
-    local f, l, lo, lu = unpack2('<dddd', v)
-    return f, l, lo, lu
-  end
-  return 0, 0, 0, 0
-end
 -- r: free, baseDelay, maxDelay, lockAfter, baseLock, maxLock, forgive, lockoutMemory
 local function rules(first)
   local r = {}
   for j = 1, 8 do r[j] = tonumber(ARGV[first + j - 1]) end
   return r
 end
-local function write(k, f, l, lo, lu, r, now, slack)
-  if f == 0 and lo == 0 then redis.call('DEL', k); return end
+-- stateExpiresAtMs: from then on the state decides like no state.
+local function expires_at(f, l, lo, lu, r)
   local owed = f * r[7]
   local at = math.max(l, lu) + owed
   if lo > 0 or f >= r[4] then at = math.max(at, l + r[6] + math.max(r[8], owed)) end
+  return at
+end
+-- A state that has expired on the callers' clock reads as none (as the memory driver's lookup does),
+-- even while the key lives on through its slack.
+local function read(k, r, now)
+  local v = redis.call('GET', k)
+  if v then
+    local f, l, lo, lu = unpack2('<dddd', v)
+    if expires_at(f, l, lo, lu, r) > now then return f, l, lo, lu end
+  end
+  return 0, 0, 0, 0
+end
+local function write(k, f, l, lo, lu, r, now, slack)
+  if f == 0 and lo == 0 then redis.call('DEL', k); return end
+  local at = expires_at(f, l, lo, lu, r)
   if at <= now then redis.call('DEL', k); return end
   redis.call('SET', k, pack2('<dddd', f, l, lo, lu), 'PX', at - now + slack)
 end
@@ -68,7 +75,7 @@ local now, slack = tonumber(ARGV[1]), tonumber(ARGV[2])
 local out, steps, all = {}, {}, true
 for i = 1, #KEYS do
   local r = rules(3 + 8 * (i - 1))
-  local f, l, lo, lu = read(KEYS[i])
+  local f, l, lo, lu = read(KEYS[i], r, now)
   local changed = false
   if f >= r[4] then
     lo = lo + 1
@@ -110,8 +117,9 @@ return out
 /** `SignInGuardStore.refund`: KEYS = the key; ARGV = now, slack, 8 rule numbers. */
 export const REFUND_SCRIPT = `${PRELUDE}
 local now, slack = tonumber(ARGV[1]), tonumber(ARGV[2])
-local f, l, lo, lu = read(KEYS[1])
+local r = rules(3)
+local f, l, lo, lu = read(KEYS[1], r, now)
 if f == 0 then return 0 end
-write(KEYS[1], f - 1, l, lo, lu, rules(3), now, slack)
+write(KEYS[1], f - 1, l, lo, lu, r, now, slack)
 return 1
 `;

@@ -10,7 +10,7 @@ import type {
 import { ADMIT_SCRIPT, REFUND_SCRIPT, ruleArgs } from './redis-sign-in-guard-scripts.js';
 
 export interface RedisSignInGuardStoreOptions {
-  /** `redis://[user:pass@]host:port[/db]`; ignored when `client` is given. Default `redis://127.0.0.1:6379`. */
+  /** `redis://[user:pass@]host:port[/db]`; ignored when `client` is given. Default redis://127.0.0.1:6379. */
   url?: string;
   /** An ioredis client to use instead of opening one; it is not closed by `close()`. */
   client?: RedisClient;
@@ -18,7 +18,7 @@ export interface RedisSignInGuardStoreOptions {
   keyPrefix?: string;
   /** Give up connecting after this many ms. Default 1000. */
   connectTimeoutMs?: number;
-  /** A connection owing replies that receives nothing for this many ms is dropped. Default 1000; 0 = no limit. */
+  /** A connection owing replies and receiving nothing this many ms is dropped. Default 1000; 0 = none. */
   responseTimeoutMs?: number;
   /** Added to every key's expiry (ms), so clock skew between nodes never drops live state. Default 1000. */
   expirySlackMs?: number;
@@ -82,7 +82,10 @@ export class RedisSignInGuardStore implements SignInGuardStore, Component {
     this.#slack = options.expirySlackMs ?? 1_000;
   }
 
-  /** Connects (loading ioredis). Rejects when Redis cannot be reached, but keeps retrying in the background. */
+  /**
+   * Connects (loading ioredis). Rejects when Redis cannot be reached, but keeps retrying in the
+   * background.
+   */
   async start(): Promise<void> {
     const client = await this.#connect();
     if (client.status !== 'ready') {
