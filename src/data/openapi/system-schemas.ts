@@ -24,11 +24,28 @@ export function systemSchemas(): Record<string, JsonSchema> {
     id: RECORD_ID,
     name: { type: 'string' },
     prefix: { type: 'string', pattern: '^[a-z0-9]{8}$' },
-    role: { type: 'string', enum: ['admin'] },
+    role: { type: 'string', enum: ['admin', 'user'] },
     created: STORED_DATETIME,
     expiresAt: nullableTime,
     revokedAt: nullableTime,
     lastUsedAt: nullableTime,
+    owner: {
+      description: 'The owning user of a `user` key; null for admin keys.',
+      oneOf: [
+        {
+          type: 'object',
+          properties: { collection: { type: 'string' }, id: RECORD_ID },
+          required: ['collection', 'id'],
+          additionalProperties: false,
+        },
+        { type: 'null' },
+      ],
+    },
+    scopes: {
+      description: '`collection:operation` scopes the key is limited to; null: unscoped.',
+      type: ['array', 'null'],
+      items: { type: 'string' },
+    },
   };
   const apiKeyRequired = Object.keys(apiKey);
   return {
@@ -62,6 +79,15 @@ export function systemSchemas(): Record<string, JsonSchema> {
       properties: {
         name: { type: 'string', minLength: 1, maxLength: 100 },
         expiresAt: { type: 'string', format: 'date-time' },
+        scopes: {
+          type: 'array',
+          minItems: 1,
+          maxItems: 64,
+          items: {
+            type: 'string',
+            pattern: '^(\\*|[a-z][a-z0-9_]{0,47}):(list|view|create|update|delete|\\*)$',
+          },
+        },
       },
       required: ['name'],
       additionalProperties: false,
