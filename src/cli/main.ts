@@ -2,12 +2,20 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import { ApiKeys } from '../auth/api-keys.js';
+import {
+  clusterDown,
+  clusterKill,
+  clusterRestart,
+  clusterStatus,
+  clusterUp,
+} from '../cluster/local/local-cluster.js';
 import { redactConfig } from '../core/config.js';
 import { GroundworkError } from '../core/errors.js';
 import { createLogger } from '../core/logger.js';
 import { Database } from '../db/database.js';
 import { migrate } from '../db/migrations/runner.js';
 import { systemMigrations } from '../db/migrations/system.js';
+import { BALANCER_NAMES, isBalancerName } from '../edge/balancers/balancer.js';
 import { loadConfig } from '../server/config-loader.js';
 import { Platform } from '../server/platform.js';
 import { runUntilSignal } from '../server/run.js';
@@ -20,6 +28,13 @@ Commands:
   config print     Print the effective configuration (secrets redacted)
   admin key create --name NAME [--expires-at ISO]
                    Create an admin API key; prints the key alone on stdout (shown once)
+  cluster up [--nodes N] [--lb ALGORITHM] [--db-url URL] [--redis-url URL]
+                   Start a local cluster: PostgreSQL + Redis (unless URLs are given), N API
+                   nodes and an edge node in front (state under <data-dir>/cluster)
+  cluster status   Each process of the local cluster: PID, port, health, requests served
+  cluster kill NODE | cluster restart NODE
+                   Crash (SIGKILL) or restart one process, e.g. node-2, edge, redis
+  cluster down     Stop everything the cluster started, by PID
   help             Show this help
 
 Options (each overrides the config file and GROUNDWORK_* environment variables):
@@ -48,6 +63,9 @@ const OPTIONS = {
   'redirect-port': { type: 'string' },
   name: { type: 'string' },
   'expires-at': { type: 'string' },
+  nodes: { type: 'string' },
+  lb: { type: 'string' },
+  'redis-url': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean', short: 'v' },
 } as const;
@@ -77,8 +95,12 @@ export async function main(argv: readonly string[]): Promise<number> {
     version: _version,
     name: keyName,
     'expires-at': expiresAt,
+    nodes: _nodes,
+    lb: _lb,
+    'redis-url': _redisUrl,
     ...flags
   } = values;
+  if (positionals[0] === 'cluster') return clusterCommand(positionals.slice(1), { ...values, configPath });
 
   try {
     const config = loadConfig({ configPath, flags });
@@ -143,6 +165,79 @@ export async function main(argv: readonly string[]): Promise<number> {
     } else {
       process.stderr.write(`groundwork: ${(error as Error).message}\n`);
     }
+    return 1;
+  }
+}
+
+/** `groundwork cluster …`: the local cluster (src/cluster/local). */
+async function clusterCommand(
+  args: readonly string[],
+  values: {
+    configPath?: string | undefined;
+    nodes?: string | undefined;
+    lb?: string | undefined;
+    'redis-url'?: string | undefined;
+    'db-url'?: string | undefined;
+    'data-dir'?: string | undefined;
+  },
+): Promise<number> {
+  const print = (line: string) => process.stdout.write(`${line}\n`);
+  try {
+    const config = loadConfig({
+      configPath: values.configPath,
+      flags: values['data-dir'] !== undefined ? { 'data-dir': values['data-dir'] } : {},
+    });
+    const dataDir = config.dataDir;
+    const [sub, name, ...rest] = args;
+    if (rest.length > 0) throw new Error(`unexpected arguments: ${rest.join(' ')}`);
+    switch (sub) {
+      case 'up': {
+        const lbName = values.lb ?? 'round-robin';
+        if (!isBalancerName(lbName)) throw new Error(`--lb must be one of: ${BALANCER_NAMES.join(', ')}`);
+        await clusterUp(
+          {
+            dataDir,
+            nodes: values.nodes === undefined ? 3 : Number(values.nodes),
+            lb: lbName,
+            dbUrl: values['db-url'],
+            redisUrl: values['redis-url'],
+          },
+          print,
+        );
+        print(`cluster up: the edge is the first URL to use; state in ${dataDir}/cluster`);
+        return 0;
+      }
+      case 'status': {
+        const rows = await clusterStatus(dataDir);
+        print(
+          `${'NAME'.padEnd(10)}${'KIND'.padEnd(10)}${'PID'.padEnd(9)}${'PORT'.padEnd(7)}${'STATE'.padEnd(11)}REQUESTS  URL`,
+        );
+        for (const r of rows) {
+          const state = !r.alive ? 'down' : r.healthy ? 'healthy' : 'unhealthy';
+          print(
+            `${r.name.padEnd(10)}${r.kind.padEnd(10)}${String(r.pid).padEnd(9)}${String(r.port).padEnd(7)}${state.padEnd(11)}${String(r.requests ?? '-').padEnd(10)}${r.url}`,
+          );
+        }
+        return 0;
+      }
+      case 'kill':
+      case 'restart': {
+        if (!name) throw new Error(`cluster ${sub} needs a process name (see: groundwork cluster status)`);
+        const p = sub === 'kill' ? await clusterKill(dataDir, name) : await clusterRestart(dataDir, name);
+        print(sub === 'kill' ? `killed ${p.name} (pid ${p.pid})` : `restarted ${p.name} (pid ${p.pid})`);
+        return 0;
+      }
+      case 'down': {
+        const stopped = await clusterDown(dataDir);
+        print(`stopped ${stopped} process(es)`);
+        return 0;
+      }
+      default:
+        process.stderr.write(`groundwork: unknown cluster command "${args.join(' ')}"\n\n${USAGE}`);
+        return 2;
+    }
+  } catch (error) {
+    process.stderr.write(`groundwork: ${(error as Error).message}\n`);
     return 1;
   }
 }
