@@ -51,8 +51,11 @@ describe.skipIf(!tools && !required)('README walkthroughs', () => {
       const env = Object.fromEntries(
         Object.entries(process.env).filter(([k]) => !k.startsWith('GROUNDWORK_')),
       );
-      const run = spawnSync('bash', ['-euo', 'pipefail', '-c', walkthrough.script], {
+      // --norc and stdin from /dev/null: with stdin a socket (how Node passes pipes), bash takes itself
+      // for an rshd-started shell and reads /etc/bash.bashrc, which fails under -u on some systems.
+      const run = spawnSync('bash', ['--norc', '-euo', 'pipefail', '-c', walkthrough.script], {
         cwd: ROOT,
+        stdio: ['ignore', 'pipe', 'pipe'],
         env: { ...env, GW: url, GROUNDWORK_DATA_DIR: dataDir },
         encoding: 'utf8',
         timeout: 60_000,

@@ -61,6 +61,15 @@ export const errorCodes = {
   EDGE_ERR_INVALID_BALANCER: { status: 500, title: 'Invalid Load-Balancer Configuration' },
   EDGE_ERR_INVALID_HEALTH_OPTIONS: { status: 500, title: 'Invalid Health-Check Or Failover Options' },
   EDGE_ERR_DNS_RESOLUTION: { status: 503, title: 'Upstream DNS Resolution Failed' },
+  EDGE_ERR_UPSTREAM_CONNECT: { status: 502, title: 'Upstream Unreachable' },
+  EDGE_ERR_UPSTREAM_RESET: { status: 502, title: 'Upstream Connection Lost' },
+  EDGE_ERR_UPSTREAM_BAD_RESPONSE: { status: 502, title: 'Invalid Upstream Response' },
+  EDGE_ERR_UPSTREAM_TIMEOUT: { status: 504, title: 'Upstream Timeout' },
+  EDGE_ERR_NO_HEALTHY_UPSTREAM: { status: 503, title: 'No Healthy Upstream' },
+  EDGE_ERR_FAULT_INJECTED: { status: 503, title: 'Fault Injected' },
+  EDGE_ERR_INVALID_TCP_ROUTE: { status: 500, title: 'Invalid TCP Route Configuration' },
+  EDGE_ERR_TCP_LISTEN: { status: 500, title: 'TCP Route Cannot Listen' },
+  EDGE_ERR_TCP_NO_UPSTREAM: { status: 503, title: 'No TCP Upstream Accepted The Connection' },
   // Bus (src/bus): publish/subscribe between nodes; never answered to clients directly.
   BUS_ERR_UNAVAILABLE: { status: 503, title: 'Message Bus Unavailable' },
   BUS_ERR_MESSAGE_TOO_LARGE: { status: 500, title: 'Bus Message Too Large' },
@@ -72,6 +81,7 @@ export const errorCodes = {
   CACHE_ERR_INVALID_VALUE: { status: 500, title: 'Cache Value Is Not JSON Data' },
   CACHE_ERR_VALUE_TOO_LARGE: { status: 500, title: 'Cache Value Too Large' },
   CACHE_ERR_INVALID_OPTIONS: { status: 500, title: 'Invalid Cache Options' },
+  CACHE_ERR_INVALIDATION_FAILED: { status: 503, title: 'Saved, But Cached Reads Not Invalidated' },
   // Authentication (src/auth): who is calling.
   AUTH_ERR_UNAUTHENTICATED: { status: 401, title: 'Authentication Required' },
   AUTH_ERR_INVALID_CREDENTIALS: { status: 401, title: 'Invalid Credentials' },
