@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { edgeConfigSchema } from '../edge/edge-config.js';
 import { GroundworkError } from './errors.js';
 
 /**
@@ -324,6 +325,66 @@ export const configSchema = z.strictObject({
         .describe('From address of auth mails.'),
     })
     .prefault({}),
+  cache: z
+    .strictObject({
+      driver: z
+        .enum(['memory', 'redis'])
+        .default('memory')
+        .describe(
+          'Where cached record reads live: memory (per node) or redis (shared by the nodes; needs cache.url). Collections opt in with their `cache` setting.',
+        ),
+      url: z
+        .string()
+        .regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL')
+        .optional()
+        .describe(
+          'redis://… Holds the entries with driver redis, and with either driver the per-collection generation numbers that keep cached reads consistent across nodes. Unset: generations in process (one node).',
+        ),
+      keyPrefix: z
+        .string()
+        .regex(/^[A-Za-z0-9_.:/-]{1,64}$/)
+        .default('gw:')
+        .describe('Namespace in Redis (cache entries, generations) and of bus channels; one per deployment.'),
+      memory: z
+        .strictObject({
+          maxEntries: int(1, 100_000_000)
+            .default(10_000)
+            .describe('Memory driver: most cached reads held per node (all collections together).'),
+          maxBytes: int(1_024, 2 ** 40)
+            .default(64 * 1024 * 1024)
+            .describe(
+              'Memory driver: most bytes (key + JSON length) held per node; the heap needs a few times this.',
+            ),
+          eviction: z
+            .enum(['lru', 'lfu'])
+            .default('lru')
+            .describe(
+              'Memory driver: evict the least recently (lru) or least frequently (lfu) used read first.',
+            ),
+        })
+        .prefault({}),
+      invalidationTimeoutMs: int(0, 60_000)
+        .default(2_000)
+        .describe(
+          'How long a write to a strongly consistent cached collection retries its invalidation (generation bump) before answering 503 CACHE_ERR_INVALIDATION_FAILED; the change itself is committed.',
+        ),
+    })
+    .prefault({}),
+  bus: z
+    .strictObject({
+      driver: z
+        .enum(['memory', 'redis', 'postgres'])
+        .default('memory')
+        .describe(
+          'Publish/subscribe between nodes (cache invalidation): memory (one node), redis, or postgres (LISTEN/NOTIFY).',
+        ),
+      url: z
+        .string()
+        .regex(/^(rediss?|postgres(ql)?):\/\//, 'must be a redis:// or postgres:// URL')
+        .optional()
+        .describe('Engine URL of the bus. Default: cache.url for redis, db.url for postgres.'),
+    })
+    .prefault({}),
   data: z
     .strictObject({
       maxPageSize: int(1, 10_000).default(500).describe('Largest `limit` a list request may ask for.'),
@@ -336,11 +397,16 @@ export const configSchema = z.strictObject({
         .describe('How many relation levels `expand` may follow (a.b = 2).'),
     })
     .prefault({}),
+  edge: edgeConfigSchema.prefault({}),
 });
 
 export type GroundworkConfig = z.output<typeof configSchema>;
 /** Config after defaults that depend on other keys are filled in. */
-export type ResolvedConfig = GroundworkConfig & { db: GroundworkConfig['db'] & { url: string } };
+export type ResolvedConfig = GroundworkConfig & {
+  db: GroundworkConfig['db'] & { url: string };
+  /** The bus engine URL, filled in from cache.url / db.url when the driver needs one. */
+  bus: GroundworkConfig['bus'] & { url?: string };
+};
 
 /** Where each user-facing option can be set besides the config file. */
 export interface OptionSource {
@@ -383,6 +449,16 @@ export const optionSources: readonly OptionSource[] = [
   { path: 'auth.publicUrl', env: 'GROUNDWORK_PUBLIC_URL' },
   { path: 'auth.smtpUrl', env: 'GROUNDWORK_SMTP_URL', secret: true },
   { path: 'auth.mailFrom', env: 'GROUNDWORK_MAIL_FROM' },
+  { path: 'edge', env: 'GROUNDWORK_EDGE' },
+  { path: 'cache.driver', env: 'GROUNDWORK_CACHE_DRIVER' },
+  { path: 'cache.url', env: 'GROUNDWORK_CACHE_URL', secret: true },
+  { path: 'cache.keyPrefix', env: 'GROUNDWORK_CACHE_KEY_PREFIX' },
+  { path: 'cache.memory.maxEntries', env: 'GROUNDWORK_CACHE_MAX_ENTRIES' },
+  { path: 'cache.memory.maxBytes', env: 'GROUNDWORK_CACHE_MAX_BYTES' },
+  { path: 'cache.memory.eviction', env: 'GROUNDWORK_CACHE_EVICTION' },
+  { path: 'cache.invalidationTimeoutMs', env: 'GROUNDWORK_CACHE_INVALIDATION_TIMEOUT_MS' },
+  { path: 'bus.driver', env: 'GROUNDWORK_BUS_DRIVER' },
+  { path: 'bus.url', env: 'GROUNDWORK_BUS_URL', secret: true },
 ];
 
 type Layer = { name: string; values: Record<string, unknown> };
@@ -457,7 +533,35 @@ export function resolveConfig(inputs: ConfigInputs): ResolvedConfig {
     });
   }
   const url = config.db.url ?? `sqlite://${config.dataDir.replace(/\/+$/, '')}/groundwork.db`;
-  return { ...config, db: { ...config.db, url } };
+  if (config.cache.driver === 'redis' && config.cache.url === undefined) {
+    throw new GroundworkError('CONFIG_ERR_INVALID', {
+      detail: 'Invalid configuration: cache.driver redis needs cache.url (GROUNDWORK_CACHE_URL)',
+    });
+  }
+  return { ...config, db: { ...config.db, url }, bus: resolveBus(config, url) };
+}
+
+/** The bus URL: given, or the cache's Redis / the PostgreSQL database for those drivers. */
+function resolveBus(config: GroundworkConfig, dbUrl: string): ResolvedConfig['bus'] {
+  const { driver } = config.bus;
+  if (driver === 'memory') return config.bus;
+  const fallback =
+    driver === 'redis' ? config.cache.url : /^postgres(ql)?:\/\//.test(dbUrl) ? dbUrl : undefined;
+  // PostgreSQL channel names are identifiers of at most 63 bytes: prefix + the longest topic.
+  if (driver === 'postgres' && config.cache.keyPrefix.length > 40) {
+    throw new GroundworkError('CONFIG_ERR_INVALID', {
+      detail:
+        'Invalid configuration: with bus.driver postgres, cache.keyPrefix may have at most 40 characters',
+    });
+  }
+  const url = config.bus.url ?? fallback;
+  const scheme = driver === 'redis' ? /^rediss?:\/\// : /^postgres(ql)?:\/\//;
+  if (url === undefined || !scheme.test(url)) {
+    throw new GroundworkError('CONFIG_ERR_INVALID', {
+      detail: `Invalid configuration: bus.driver ${driver} needs a ${driver} URL in bus.url (GROUNDWORK_BUS_URL)${driver === 'redis' ? ' or cache.url' : ' or a PostgreSQL db.url'}`,
+    });
+  }
+  return { ...config.bus, url };
 }
 
 function sourceLabel(path: string, origin: Map<string, string>): string {

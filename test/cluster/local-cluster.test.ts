@@ -55,25 +55,37 @@ describe.runIf(available)('local cluster', () => {
       });
   }
 
-  it('up starts PostgreSQL, Redis, two API nodes and the edge; status reports them healthy', async () => {
-    const up = await cli('up', '--nodes', '2', '--lb', 'least-connections');
+  it('up --nodes 3 starts PostgreSQL, Redis, three API nodes and the edge; status reports them healthy', async () => {
+    const up = await cli('up', '--nodes', '3', '--lb', 'round-robin');
     expect(up.code, up.stderr).toBe(0);
-    expect(up.stdout).toContain('least-connections over 2 nodes');
+    expect(up.stdout).toContain('round-robin over 3 nodes');
     const status = await cli('status');
     expect(status.code, status.stderr).toBe(0);
     const all = rows(status.stdout);
-    expect(all.map((r) => r.name)).toEqual(['postgres', 'redis', 'node-1', 'node-2', 'edge']);
+    expect(all.map((r) => r.name)).toEqual(['postgres', 'redis', 'node-1', 'node-2', 'node-3', 'edge']);
     for (const r of all) {
       expect(r.state, r.name).toBe('healthy');
       expect(r.port).toBeLessThan(32768);
       expect(isAlive(r.pid)).toBe(true);
     }
-    // The API nodes share one database: a key made through one works on the other.
-    const [node1, node2] = [all[2]!.url, all[3]!.url];
-    const schema = await fetch(`${node1}/readyz`);
-    expect(schema.status).toBe(200);
-    expect((await fetch(`${node2}/readyz`)).status).toBe(200);
   }, 120_000);
+
+  it('the edge spreads requests over the three nodes', async () => {
+    const before = rows((await cli('status')).stdout);
+    const edge = before.find((r) => r.name === 'edge')!.url;
+    for (let i = 0; i < 60; i++) {
+      const response = await fetch(`${edge}/api/v1/collections`);
+      await response.body?.cancel();
+      expect(response.status).toBe(401); // answered by an API node: listing collections is admin-only
+    }
+    const after = rows((await cli('status')).stdout);
+    for (const name of ['node-1', 'node-2', 'node-3']) {
+      const served =
+        Number(after.find((r) => r.name === name)!.requests) -
+        Number(before.find((r) => r.name === name)!.requests);
+      expect(served, name).toBeGreaterThanOrEqual(15);
+    }
+  }, 60_000);
 
   it('a second up refuses while the cluster runs', async () => {
     const again = await cli('up', '--nodes', '1');
@@ -81,12 +93,20 @@ describe.runIf(available)('local cluster', () => {
     expect(again.stderr).toContain('already up');
   });
 
-  it('kill crashes one node (status: down), restart brings it back on the same port', async () => {
-    const before = rows((await cli('status')).stdout).find((r) => r.name === 'node-2')!;
+  it('kill crashes one node (status: down; the edge keeps answering), restart brings it back on the same port', async () => {
+    const all = rows((await cli('status')).stdout);
+    const before = all.find((r) => r.name === 'node-2')!;
+    const edge = all.find((r) => r.name === 'edge')!.url;
     const kill = await cli('kill', 'node-2');
     expect(kill.code, kill.stderr).toBe(0);
     expect(isAlive(before.pid)).toBe(false);
     expect(rows((await cli('status')).stdout).find((r) => r.name === 'node-2')!.state).toBe('down');
+    // Requests through the edge still succeed: a refused connection is retried on another node.
+    for (let i = 0; i < 30; i++) {
+      const response = await fetch(`${edge}/api/v1/collections`);
+      await response.body?.cancel();
+      expect(response.status).toBe(401);
+    }
     const restart = await cli('restart', 'node-2');
     expect(restart.code, restart.stderr).toBe(0);
     const after = rows((await cli('status')).stdout).find((r) => r.name === 'node-2')!;
@@ -99,7 +119,7 @@ describe.runIf(available)('local cluster', () => {
     const pids = readClusterState(dataDir)!.processes.map((p) => p.pid);
     const down = await cli('down');
     expect(down.code, down.stderr).toBe(0);
-    expect(down.stdout).toContain('stopped 5 process(es)');
+    expect(down.stdout).toContain('stopped 6 process(es)');
     await waitFor(() => pids.every((pid) => !isAlive(pid)), {
       timeoutMs: 10_000,
       what: 'every cluster process to exit',

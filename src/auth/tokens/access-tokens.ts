@@ -26,6 +26,16 @@ export const ACCESS_TOKEN_TYPE = 'at+jwt';
 
 const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
 const ALLOWED_HEADER = new Set(['alg', 'typ', 'kid']);
+/** Most verified tokens remembered per node (the map is cleared when full). */
+const VERIFIED_CACHE_SIZE = 10_000;
+
+/** The `kid` of a token that already passed verification (so its header is well-formed). */
+function kidOf(token: string): string {
+  const header = JSON.parse(Buffer.from(token.slice(0, token.indexOf('.')), 'base64url').toString('utf8')) as {
+    kid: string;
+  };
+  return header.kid;
+}
 /** RFC 6749 §3.3 scope-token. */
 const SCOPE_TOKEN = /^[\x21\x23-\x5B\x5D-\x7E]+$/;
 
@@ -139,6 +149,12 @@ export class AccessTokens {
   readonly #keys: AccessTokenKeys;
   readonly #sessions: SessionStatus;
   readonly #clock: () => number;
+  /**
+   * Tokens whose signature and claims were verified, by their exact text: a client sends the same
+   * token on every request for its lifetime, so the signature (WebCrypto, a thread-pool round trip)
+   * is checked once. A hit still checks expiry, that the key is still published, and the session.
+   */
+  readonly #verified = new Map<string, { claims: AccessTokenClaims; exp: number; kid: string }>();
 
   constructor(keys: AccessTokenKeys, options: AccessTokensOptions) {
     this.#keys = keys;
@@ -215,6 +231,26 @@ export class AccessTokens {
   async #verify(token: unknown): Promise<AccessTokenClaims> {
     if (typeof token !== 'string') throw new TokenRejection('malformed', 'not a string');
     if (token.length > MAX_ACCESS_TOKEN_LENGTH) throw new TokenRejection('too-long');
+    const nowMs = this.#clock();
+    const cached = this.#verified.get(token);
+    if (cached) {
+      // The exact bytes were verified before: only the time-bound checks and the key's and the
+      // session's standing can have changed since.
+      if (
+        cached.exp * 1000 + this.clockToleranceMs > nowMs &&
+        (await this.#keys.verificationKey(cached.kid)) !== undefined &&
+        (await this.#sessions.isFamilyActive(cached.claims.sid))
+      )
+        return cached.claims;
+      this.#verified.delete(token);
+    }
+    const claims = await this.#verifyFully(token);
+    if (this.#verified.size >= VERIFIED_CACHE_SIZE) this.#verified.clear();
+    this.#verified.set(token, { claims, exp: claims.exp, kid: kidOf(token) });
+    return claims;
+  }
+
+  async #verifyFully(token: string): Promise<AccessTokenClaims> {
     if (!COMPACT_JWS.test(token)) throw new TokenRejection('malformed', 'not a compact JWS');
     const { payload } = await jwtVerify(token, (header) => this.#keyFor(header), {
       algorithms: [SIGNING_ALG],

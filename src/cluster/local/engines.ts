@@ -44,14 +44,23 @@ export async function startPostgres(dir: string, port: number): Promise<ClusterP
   if (user.uid !== undefined && user.gid !== undefined) chownSync(dir, user.uid, user.gid);
   const dataDir = join(dir, 'data');
   if (!existsSync(join(dataDir, 'PG_VERSION'))) {
-    const init = spawnSync(initdb, ['-D', dataDir, '-A', 'trust', '-U', 'postgres', '-E', 'UTF8', '--locale=C.UTF-8'], {
-      cwd: dir,
-      encoding: 'utf8',
-      ...user,
-    });
+    const init = spawnSync(
+      initdb,
+      ['-D', dataDir, '-A', 'trust', '-U', 'postgres', '-E', 'UTF8', '--locale=C.UTF-8'],
+      {
+        cwd: dir,
+        encoding: 'utf8',
+        ...user,
+      },
+    );
     if (init.status !== 0) {
-      const hint = user.uid !== undefined ? ' (as root, PostgreSQL runs as user postgres: every parent directory of the data dir must be searchable by it, e.g. chmod o+x)' : '';
-      throw new Error(`initdb failed${hint}: ${(init.stderr || init.error?.message || '').trim().slice(-500)}`);
+      const hint =
+        user.uid !== undefined
+          ? ' (as root, PostgreSQL runs as user postgres: every parent directory of the data dir must be searchable by it, e.g. chmod o+x)'
+          : '';
+      throw new Error(
+        `initdb failed${hint}: ${(init.stderr || init.error?.message || '').trim().slice(-500)}`,
+      );
     }
   }
   const base = {

@@ -156,8 +156,15 @@ async function startNode(
 function edgeEnvironment(apiUrls: readonly string[], lb: string): Record<string, string> {
   return {
     GROUNDWORK_EDGE: JSON.stringify({
-      routes: [{ path: '/', group: 'api' }],
-      groups: { api: { targets: apiUrls.map((url) => ({ url })), balancer: lb } },
+      serveApi: false,
+      routes: [{ prefix: '/', group: 'api', access: 'public' }],
+      groups: {
+        api: {
+          targets: apiUrls.map((url) => ({ url })),
+          balancer: lb,
+          healthCheck: { path: '/readyz' },
+        },
+      },
     }),
   };
 }

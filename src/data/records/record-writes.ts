@@ -10,7 +10,14 @@ import { VERSION_COLUMN } from '../collections/ddl.js';
 import type { ChangeEvent } from '../outbox/outbox.js';
 import { idsParameter } from './expand.js';
 import { newRecordId } from './record-id.js';
-import { etagOf, ifMatchAllows, rowToRecord, type StoredRecord, valuesToRow } from './record-rows.js';
+import {
+  type ApiRecord,
+  etagOf,
+  ifMatchAllows,
+  rowToRecord,
+  type StoredRecord,
+  valuesToRow,
+} from './record-rows.js';
 import { type FieldIssue, validateRecordInput, type WriteMode } from './record-validation.js';
 import { findRecord, recordNotFound } from './records.js';
 
@@ -89,6 +96,46 @@ export class RecordWriter {
       old: null,
     });
     return stored;
+  }
+
+  /**
+   * A create known in full before it runs: the caller needs no check of the new row (admin, or
+   * create rule `""`), no relation value must be checked to exist, and no field is `json` (whose
+   * object keys PostgreSQL's jsonb would reorder). Returns its row, record and event — to be
+   * written as one statement with its outbox row (`Outbox.insertWithEvent`) — or undefined when the
+   * create needs the transactional path (`create`). Validation errors are thrown as by `create`.
+   */
+  prepareBlindCreate(
+    def: CollectionDef,
+    body: unknown,
+    principal: Principal,
+  ): { row: Record<string, unknown>; stored: StoredRecord; event: ChangeEvent } | undefined {
+    if (isAuthCollection(def) || def.fields.some((f) => f.type === 'json')) return undefined;
+    const rule = ruleFor(def, 'create', this.#scope(principal));
+    if (rule.kind !== 'all') return undefined;
+    const input = validateRecordInput(def.fields, body, 'create');
+    if ('issues' in input) throw invalidRecord(input.issues);
+    for (const field of def.fields) {
+      if (field.type !== 'relation') continue;
+      const value = input.values[field.name];
+      if (value !== null && value !== undefined && !(Array.isArray(value) && value.length === 0)) return undefined;
+    }
+    const now = new Date().toISOString();
+    const id = input.id ?? newRecordId();
+    const record: ApiRecord = { id, created: now, updated: now };
+    for (const field of def.fields) record[field.name] = input.values[field.name] ?? null;
+    const row = {
+      id,
+      created: now,
+      updated: now,
+      [VERSION_COLUMN]: 1,
+      ...valuesToRow(def.fields, input.values, this.#database.dialect),
+    };
+    return {
+      row,
+      stored: { record, version: 1 },
+      event: { collection: def.name, recordId: id, op: 'create', data: record, old: null },
+    };
   }
 
   async update(
