@@ -22,10 +22,14 @@ import { GroundworkError } from '../core/errors.js';
  *
  * @throws GroundworkError `GATEWAY_ERR_INVALID_CIDR` naming the first invalid entry.
  */
+/** Most addresses whose membership a CidrSet remembers (cleared when full). */
+const MAX_REMEMBERED = 4096;
+
 export class CidrSet {
   /** The entries as given (trimmed), for logs and `config print`. */
   readonly entries: readonly string[];
   readonly #list = new BlockList();
+  readonly #answers = new Map<string, boolean>();
 
   constructor(entries: Iterable<string>) {
     const kept: string[] = [];
@@ -40,6 +44,17 @@ export class CidrSet {
   /** True when `ip` is in one of the ranges. An unparsable `ip` is in none; this never throws. */
   contains(ip: string): boolean {
     if (typeof ip !== 'string') return false;
+    // The set never changes after construction, and the same few addresses (peers, proxies) are
+    // asked about on every request: remember answers (BlockList.check builds a SocketAddress each time).
+    const known = this.#answers.get(ip);
+    if (known !== undefined) return known;
+    const answer = this.#check(ip);
+    if (this.#answers.size >= MAX_REMEMBERED) this.#answers.clear();
+    this.#answers.set(ip, answer);
+    return answer;
+  }
+
+  #check(ip: string): boolean {
     const address = normalizeIp(ip);
     try {
       switch (isIP(address)) {
@@ -117,6 +132,18 @@ export function decideIp(
  */
 export function normalizeIp(ip: string): string {
   if (isIP(ip) !== 6) return ip;
+  const known = normalized.get(ip);
+  if (known !== undefined) return known;
+  const result = normalizeIpv6(ip);
+  if (normalized.size >= MAX_REMEMBERED) normalized.clear();
+  normalized.set(ip, result);
+  return result;
+}
+
+/** IPv6 spellings already normalized (a peer's address is asked about on each of its requests). */
+const normalized = new Map<string, string>();
+
+function normalizeIpv6(ip: string): string {
   if (ip.includes('%')) return ip.toLowerCase();
   let canonical: string;
   try {

@@ -10,7 +10,7 @@ import {
   type ServerLimits,
 } from './node-server.js';
 import { installProblemHandlers } from './problem-handlers.js';
-import { genRequestId, installRequestContext } from './request-context.js';
+import { genRequestId, installRequestContext, requestChildLogger } from './request-context.js';
 
 /**
  * Who may call a route. Every route must declare it; see `installAccessDeclarations`.
@@ -59,6 +59,7 @@ export function createHttpApp(options: HttpAppOptions): HttpApp {
     http2: secure,
     bodyLimit: options.limits.bodyBytes,
     genReqId: genRequestId,
+    childLoggerFactory: requestChildLogger,
     // One access-log line per request, written in onResponse below (with trace id and route).
     logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'requestId' }),
     clientErrorHandler: handleClientError,
