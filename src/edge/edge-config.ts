@@ -7,7 +7,8 @@
  * - `routes[]` are tried in order, first match wins: host (exact or `*.example.com`), path (a prefix
  *   on segment boundaries, or a pattern with `:param` segments and a trailing `*`), methods and
  *   headers. A match sends the request to one upstream `group`, through the gateway's policies
- *   (`access` says who may call it) unless `bypassGateway` is set.
+ *   (`access` says who may call it) unless `bypassGateway` is set, with the route's header
+ *   `transform` (fields set on or removed from the request and the response) applied on the way.
  * - `groups{}` are named sets of targets: a static list of URLs with weights, or a DNS name whose
  *   A/AAAA records are the targets; each with its balancer, sticky cookie, health checks, outlier
  *   detection, circuit breaker, retry budget, slow start and connection pool.
@@ -17,6 +18,7 @@
 import { z } from 'zod';
 import { BALANCER_NAMES, MAX_WEIGHT } from './balancers/balancer.js';
 import { tcpRoutesSchema } from './l4/tcp-config.js';
+import { type HeaderDirection, headerEditProblem } from './proxy/header-transform.js';
 
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 const HOUR_MS = 3_600_000;
@@ -67,6 +69,76 @@ const faultSchema = z
   })
   .describe(
     'Fault injection for tests and demos (there is no tc netem here): delays and aborts for a share of requests. A request is first delayed (if drawn), then aborted (if drawn) without reaching any target.',
+  );
+
+/** A field value (RFC 9110 §5.5): visible characters and inner spaces/tabs, no leading or trailing space. */
+const FIELD_VALUE = /^(?:[\x21-\x7e\x80-\xff]+(?:[\t ]+[\x21-\x7e\x80-\xff]+)*)?$/;
+const MAX_HEADER_EDITS = 64;
+
+const headerEditsSchema = (direction: HeaderDirection) =>
+  z
+    .strictObject({
+      set: z
+        .record(
+          z.string().regex(TOKEN, 'a header name (an RFC 9110 token)'),
+          z
+            .string()
+            .max(8_192)
+            .regex(
+              FIELD_VALUE,
+              'a header value: visible ASCII or Latin-1 characters, inner spaces and tabs, no leading or trailing space',
+            ),
+        )
+        .default({})
+        .describe(
+          `Fields set on the ${direction}: every field of the name is replaced by this one value (names case-insensitive).`,
+        ),
+      remove: z
+        .array(z.string().regex(TOKEN, 'a header name (an RFC 9110 token)'))
+        .default([])
+        .describe(`Fields removed from the ${direction} (names case-insensitive).`),
+    })
+    .superRefine((edits, ctx) => {
+      const names = [
+        ...Object.keys(edits.set).map((name) => ['set', name] as const),
+        ...edits.remove.map((name) => ['remove', name] as const),
+      ];
+      if (names.length > MAX_HEADER_EDITS) {
+        ctx.addIssue({ code: 'custom', message: `at most ${MAX_HEADER_EDITS} header edits per direction` });
+      }
+      const seen = new Set<string>();
+      for (const [action, name] of names) {
+        const problem = headerEditProblem(direction, action, name);
+        if (problem !== undefined) {
+          ctx.addIssue({ code: 'custom', path: [action], message: `cannot ${action} "${name}": ${problem}` });
+        }
+        const lower = name.toLowerCase();
+        if (seen.has(lower)) {
+          ctx.addIssue({
+            code: 'custom',
+            path: [action],
+            message: `"${name}" is named twice (set already replaces a field; give each name once)`,
+          });
+        }
+        seen.add(lower);
+      }
+    });
+
+const transformSchema = z
+  .strictObject({
+    request: headerEditsSchema('request')
+      .optional()
+      .describe(
+        'Edits of the request sent upstream, after the edge added X-Forwarded-*, Forwarded and Via. Host, Expect, connection and framing fields cannot be edited; the forwarding fields and Via may be removed, not set.',
+      ),
+    response: headerEditsSchema('response')
+      .optional()
+      .describe(
+        "Edits of the upstream's response, before the edge adds the sticky cookie and the gateway its own headers (request id, CORS, RateLimit, security headers where none are set). Connection and framing fields cannot be edited; Via may be removed, not set. Not applied to the edge's own error responses or to a WebSocket's 101.",
+      ),
+  })
+  .describe(
+    'Header transforms: { request?: { set?: { name: value }, remove?: [names] }, response?: { set?, remove? } }, applied while proxying without buffering (src/edge/proxy/header-transform.ts).',
   );
 
 const routeSchema = z
@@ -161,6 +233,7 @@ const routeSchema = z
       })
       .prefault({}),
     fault: faultSchema.optional(),
+    transform: transformSchema.optional(),
   })
   .refine((route) => !(route.prefix !== undefined && route.path !== undefined), {
     message: 'give either `prefix` or `path`, not both',
@@ -424,6 +497,7 @@ export type EdgeConfig = z.output<typeof edgeConfigSchema>;
 export type EdgeRouteConfig = EdgeConfig['routes'][number];
 export type EdgeGroupConfig = EdgeConfig['groups'][string];
 export type EdgeFaultConfig = NonNullable<EdgeRouteConfig['fault']>;
+export type EdgeTransformConfig = NonNullable<EdgeRouteConfig['transform']>;
 
 /** A string is parsed as JSON; anything else, or text that is not JSON, is left for the schema to judge. */
 function parseJsonText(value: unknown): unknown {

@@ -7,7 +7,7 @@
  *    Fastify route (`/svc` and `/svc/*` for a prefix, the pattern itself otherwise) in an
  *    encapsulated context whose only body parser accepts every media type and reads nothing, so the
  *    request body stays a stream for the proxy. The gateway's hooks run as on any route (IP rules,
- *    CORS, authentication, rate limit, load shedding, idempotency); then the context's own
+ *    CORS, authentication, rate limit, load shedding, idempotency); then the route's own
  *    `onRequest` picks the edge route (host, method, headers) and enforces its `access` before any
  *    `preHandler` runs. The Fastify route's `config.access` is the routes' common access, or `rules`
  *    when routes sharing a path shape differ (the edge's hook then decides per route).
@@ -209,16 +209,6 @@ export class Edge implements Component {
       // Proxied bodies stay streams: one parser for every media type (and none), reading nothing.
       child.removeAllContentTypeParsers();
       child.addContentTypeParser('*', (_request, _payload, done) => done(null));
-      // Callback style: no promise per request for a decision that never waits.
-      child.addHook('onRequest', (request, _reply, done) => {
-        let error: GroundworkError | undefined;
-        try {
-          this.#authorize(request as EdgeRequest);
-        } catch (thrown) {
-          error = thrown as GroundworkError;
-        }
-        done(error);
-      });
       for (const [url, candidates] of byUrl) {
         const accesses = new Set(candidates.map((r) => r.config.access));
         const access: RouteAccess = accesses.size === 1 ? [...accesses][0]! : 'rules';
@@ -229,6 +219,18 @@ export class Edge implements Component {
             url,
             exposeHeadRoute: false,
             config: { access, edgeRoutes: candidates },
+            // The route's own hook runs after every app hook (the gateway's): it knows its candidates,
+            // so nothing is read back from `routeOptions` (a getter that builds an object per read).
+            // Callback style: no promise per request for a decision that never waits.
+            onRequest: (request, _reply, done) => {
+              let error: GroundworkError | undefined;
+              try {
+                this.#authorize(request as EdgeRequest, candidates);
+              } catch (thrown) {
+                error = thrown as GroundworkError;
+              }
+              done(error);
+            },
             handler: (request, reply) => this.#proxyFastify(request as EdgeRequest, reply),
           });
         } catch (error) {
@@ -242,9 +244,7 @@ export class Edge implements Component {
   }
 
   /** The edge's `onRequest` (after the gateway's): picks the edge route and checks its access. */
-  #authorize(request: EdgeRequest): void {
-    const candidates = (request.routeOptions.config as { edgeRoutes?: CompiledRoute[] }).edgeRoutes;
-    if (candidates === undefined) return;
+  #authorize(request: EdgeRequest, candidates: readonly CompiledRoute[]): void {
     const raw = request.raw;
     const path = pathOf(raw.url ?? '/');
     if (hasDotSegment(path)) {
@@ -310,7 +310,7 @@ export class Edge implements Component {
     const path = query === -1 ? url : url.slice(0, query);
     const peer = this.#peer(req);
     const host = hostHeader(req);
-    const headers = upstreamRequestHeaders(req.rawHeaders, {
+    const forwarded = upstreamRequestHeaders(req.rawHeaders, {
       peer: peer.peer,
       peerTrusted: peer.trusted,
       proto: secure ? 'https' : 'http',
@@ -318,6 +318,8 @@ export class Edge implements Component {
       via: viaEntry(req.httpVersion, this.#config.via),
       upstreamHost: group.config.preserveHost && host !== undefined ? host : '',
     });
+    const transform = route.requestTransform;
+    const headers = transform === undefined ? forwarded : transform(forwarded);
     new ProxyRequest({
       route,
       group,
@@ -391,7 +393,7 @@ export class Edge implements Component {
     const query = url.indexOf('?');
     const peer = this.#peer(req);
     const host = hostHeader(req);
-    const headers = upstreamRequestHeaders(req.rawHeaders, {
+    const forwarded = upstreamRequestHeaders(req.rawHeaders, {
       peer: peer.peer,
       peerTrusted: peer.trusted,
       proto: this.#http.secure ? 'https' : 'http',
@@ -399,6 +401,7 @@ export class Edge implements Component {
       via: viaEntry(req.httpVersion, this.#config.via),
       upstreamHost: group.config.preserveHost && host !== undefined ? host : '',
     });
+    const headers = route.requestTransform === undefined ? forwarded : route.requestTransform(forwarded);
     proxyUpgrade({
       route,
       group,

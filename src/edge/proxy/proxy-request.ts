@@ -268,6 +268,7 @@ export class ProxyRequest {
       }
     }
     const headers = downstreamResponseHeaders(rawHeaders, this.#in.via);
+    this.#in.route.responseTransform?.(headers);
     const setCookie = attempt.pick.setCookie;
     if (setCookie !== undefined && group.config.sticky !== undefined) {
       addSetCookie(headers, stickyCookieHeader(group.config.sticky, setCookie));

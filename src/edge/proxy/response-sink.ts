@@ -18,7 +18,7 @@ import type { ServerResponse } from 'node:http';
 import { PassThrough } from 'node:stream';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { GroundworkError } from '../../core/errors.js';
-import { securityHeaders } from '../../gateway/security-headers.js';
+import { defaultSecurityHeaders } from '../../gateway/security-headers.js';
 import { problemResponse } from './proxy-errors.js';
 
 export type ResponseHeaders = Record<string, string | string[]>;
@@ -125,7 +125,7 @@ export class FastifyResponseSink implements ResponseSink {
     }
     if (this.#options.securityHeaders) {
       const contentType = headers['content-type'];
-      const secure = securityHeadersFor(typeof contentType === 'string' ? contentType : undefined);
+      const secure = defaultSecurityHeaders(typeof contentType === 'string' ? contentType : undefined);
       for (const name in secure) if (headers[name] === undefined) headers[name] = secure[name]!;
     }
     if (this.#options.hsts !== undefined) headers['strict-transport-security'] = this.#options.hsts;
@@ -182,23 +182,6 @@ export class FastifyResponseSink implements ResponseSink {
       if (!res.writableFinished) callback();
     });
   }
-}
-
-const securityByType = new Map<string | undefined, Readonly<Record<string, string>>>();
-
-/** The gateway's security headers for a content type, computed once per type (a few types recur). */
-function securityHeadersFor(contentType: string | undefined): Readonly<Record<string, string>> {
-  let headers = securityByType.get(contentType);
-  if (headers === undefined) {
-    headers = securityHeaders({
-      tls: false,
-      hstsMaxAgeS: 0,
-      ...(contentType !== undefined ? { contentType } : {}),
-    });
-    if (securityByType.size >= 64) securityByType.clear();
-    securityByType.set(contentType, headers);
-  }
-  return headers;
 }
 
 function join(value: string | string[]): string {

@@ -12,6 +12,12 @@
  */
 import { GroundworkError } from '../../core/errors.js';
 import type { EdgeRouteConfig } from '../edge-config.js';
+import {
+  compileRequestTransform,
+  compileResponseTransform,
+  type RequestHeaderTransform,
+  type ResponseHeaderTransform,
+} from '../proxy/header-transform.js';
 import { compileHost, type HostMatcher } from './host-match.js';
 import { compilePathPattern, type PathPattern } from './path-pattern.js';
 
@@ -40,6 +46,10 @@ export interface CompiledRoute {
   readonly headers: readonly HeaderTest[];
   /** `retries.statuses` as a set. */
   readonly retryStatuses: ReadonlySet<number>;
+  /** `transform.request`, compiled; undefined when the route edits no request header. */
+  readonly requestTransform: RequestHeaderTransform | undefined;
+  /** `transform.response`, compiled; undefined when the route edits no response header. */
+  readonly responseTransform: ResponseHeaderTransform | undefined;
 }
 
 interface HeaderTest {
@@ -173,7 +183,20 @@ function compileRoute(config: EdgeRouteConfig, index: number): CompiledRoute {
     return { name: lower, test: (value) => (value !== undefined) === spec.present };
   });
   const retryStatuses = new Set(config.retries.statuses);
-  return { index, name, config, prefix, pattern, fastifyUrls, methods, host, headers, retryStatuses };
+  return {
+    index,
+    name,
+    config,
+    prefix,
+    pattern,
+    fastifyUrls,
+    methods,
+    host,
+    headers,
+    retryStatuses,
+    requestTransform: compileRequestTransform(config.transform?.request),
+    responseTransform: compileResponseTransform(config.transform?.response),
+  };
 }
 
 function headersMatch(
