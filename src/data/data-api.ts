@@ -4,10 +4,12 @@ import type { ResolvedConfig } from '../core/config.js';
 import type { Logger } from '../core/logger.js';
 import type { AnyDb, Database } from '../db/database.js';
 import { checkRule } from './access/rules.js';
+import { RecordCache, type RecordCacheOptions } from './cache/record-cache.js';
 import { CollectionRegistry } from './collections/collection-registry.js';
 import { registerBatchRoute } from './http/batch-route.js';
 import { registerCollectionRoutes } from './http/collections-routes.js';
 import { registerRecordRoutes } from './http/records-routes.js';
+import type { AfterCommit } from './http/write-transaction.js';
 import { registerOpenApiRoute } from './openapi/openapi-route.js';
 import { type CommittedChange, Outbox } from './outbox/outbox.js';
 import { RecordWriter, type WriteContext } from './records/record-writes.js';
@@ -22,21 +24,34 @@ export class DataApi {
   readonly outbox: Outbox;
   readonly reader: RecordReader;
   readonly writer: RecordWriter;
+  /** Cache-aside of record reads (src/data/cache); absent when the platform gave no cache. */
+  readonly recordCache: RecordCache | undefined;
   readonly #database: Database;
   readonly #limits: ResolvedConfig['data'];
+  readonly #afterCommit: AfterCommit | undefined;
 
-  constructor(deps: { database: Database; logger: Logger; config: ResolvedConfig }) {
+  constructor(deps: {
+    database: Database;
+    logger: Logger;
+    config: ResolvedConfig;
+    cache?: Omit<RecordCacheOptions, 'registry' | 'logger'>;
+  }) {
     this.#database = deps.database;
     this.#limits = deps.config.data;
     this.registry = new CollectionRegistry({ database: deps.database, logger: deps.logger, checkRule });
     this.outbox = new Outbox({ database: deps.database, logger: deps.logger });
     this.reader = new RecordReader({ database: deps.database, registry: this.registry });
     this.writer = new RecordWriter({ database: deps.database, registry: this.registry });
+    const cache =
+      deps.cache && new RecordCache({ ...deps.cache, registry: this.registry, logger: deps.logger });
+    this.recordCache = cache;
+    this.#afterCommit = cache && ((changes, written) => cache.afterCommit(changes, written));
   }
 
   /**
    * Runs record writes outside a records route (auth's sign-up, say) with the same guarantees:
-   * one transaction with their outbox events, listeners told after commit.
+   * one transaction with their outbox events, listeners told after commit, cached reads
+   * invalidated before it resolves.
    */
   async write<T>(work: (w: WriteContext) => Promise<T>): Promise<T> {
     let committed: CommittedChange[] = [];
@@ -47,6 +62,7 @@ export class DataApi {
       return value;
     });
     this.outbox.publish(committed);
+    await this.#afterCommit?.(committed, []);
     return result;
   }
 
@@ -59,6 +75,8 @@ export class DataApi {
       writer: this.writer,
       outbox: this.outbox,
       limits: this.#limits,
+      cache: this.recordCache,
+      afterCommit: this.#afterCommit,
     };
     registerRecordRoutes(app, deps);
     registerBatchRoute(app, deps);

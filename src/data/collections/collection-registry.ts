@@ -5,7 +5,10 @@ import type { Logger } from '../../core/logger.js';
 import type { AnyDb, Database } from '../../db/database.js';
 import { isAuthField, withAuthFields } from './auth-collection.js';
 import {
+  type CachePatch,
+  type CacheSettings,
   type CollectionDef,
+  cacheSettingsSchema,
   collectionInputSchema,
   collectionPatchSchema,
   type FieldDef,
@@ -193,6 +196,7 @@ export class CollectionRegistry implements Component {
         fields,
         indexes,
         rules: mergeRules(before.rules, patch.rules),
+        cache: mergeCache(before.cache, patch.cache),
         updated: new Date().toISOString(),
       };
       this.#check(after, others);
@@ -247,7 +251,7 @@ export class CollectionRegistry implements Component {
   }
 
   #check(def: CollectionDef, others: readonly CollectionDef[]): void {
-    const issues = checkDefinition(def, others, this.#checkRule);
+    const issues = [...checkDefinition(def, others, this.#checkRule), ...cacheIssues(def)];
     if (issues.length > 0) throw invalidDefinition(issues);
   }
 
@@ -289,6 +293,7 @@ export class CollectionRegistry implements Component {
           fields: def.fields,
           indexes: def.indexes,
           rules: def.rules,
+          cache: def.cache,
         });
         if (before.has(def.name)) {
           await db
@@ -343,6 +348,38 @@ async function readVersion(db: Kysely<AnyDb>): Promise<string> {
     .where('key', '=', VERSION_KEY)
     .executeTakeFirst();
   return row ? String(row.value) : '';
+}
+
+/** Applies a `cache` change: `null` removes the settings, an object merges into them (or creates them). */
+function mergeCache(
+  current: CacheSettings | undefined,
+  patch: CachePatch | null | undefined,
+): CacheSettings | undefined {
+  if (patch === undefined) return current;
+  if (patch === null) return undefined;
+  const merged: Record<string, unknown> = { ...current };
+  for (const [key, value] of Object.entries(patch)) {
+    if (value === null) delete merged[key];
+    else if (value !== undefined) merged[key] = value;
+  }
+  return cacheSettingsSchema.parse(merged);
+}
+
+/**
+ * `public` HTTP caching lets shared caches hand one caller's response to another: only for
+ * collections every caller may list and view alike (rules `""`).
+ */
+function cacheIssues(def: CollectionDef): DefinitionIssue[] {
+  if (def.cache?.httpCache?.visibility !== 'public') return [];
+  if (def.rules.list?.trim() === '' && def.rules.view?.trim() === '') return [];
+  return [
+    {
+      path: 'cache.httpCache.visibility',
+      code: 'public_protected',
+      message:
+        'public HTTP caching needs list and view rules "" (anyone); use "private" for rule-protected data',
+    },
+  ];
 }
 
 function authFieldIssue(path: string, field: string): DefinitionIssue {

@@ -141,6 +141,48 @@ export const rulesSchema = z.strictObject({
   delete: rule,
 });
 
+const ttlMs = z.number().int().min(1).max(86_400_000);
+const maxEntries = z.number().int().min(1).max(100_000_000);
+const consistency = z.enum(['strong', 'eventual']);
+/** HTTP caching of record reads (`Cache-Control`); see `src/data/cache/http-caching.ts`. */
+export const httpCacheSchema = z.strictObject({
+  /** `public` lets shared caches (CDNs, proxies) store anonymous responses; only for public rules. */
+  visibility: z.enum(['private', 'public']).default('private'),
+  /** `max-age` in seconds; 0 = store but revalidate every time (`no-cache`). */
+  maxAgeS: z.number().int().min(0).max(31_536_000).default(0),
+});
+
+/**
+ * Per-collection caching (src/data/cache): server-side cache-aside of record reads, and HTTP
+ * caching. Absent = no server-side cache, and `Cache-Control: no-store` for rule-protected data.
+ */
+export const cacheSettingsSchema = z.strictObject({
+  /** Server-side caching of record reads and lists. Default true when `cache` is given. */
+  enabled: z.boolean().default(true),
+  /** How long a cached read stays fresh, in ms (jittered ±10%). */
+  ttlMs: ttlMs.default(60_000),
+  /** Most cached reads of this collection per node; absent = only the platform's cache bounds. */
+  maxEntries: maxEntries.optional(),
+  /**
+   * `strong`: no node returns a value older than an acknowledged write (a shared-store read per
+   * cached read). `eventual`: no shared-store read; staleness bounded by bus delivery and the TTL.
+   */
+  consistency: consistency.default('strong'),
+  /** A create/update stores the new record under its by-id key in the same request. */
+  writeThrough: z.boolean().default(false),
+  httpCache: httpCacheSchema.optional(),
+});
+
+/** A change of the cache settings: given keys replace, `null` removes an optional one. */
+export const cachePatchSchema = z.strictObject({
+  enabled: z.boolean().optional(),
+  ttlMs: ttlMs.optional(),
+  maxEntries: maxEntries.nullable().optional(),
+  consistency: consistency.optional(),
+  writeThrough: z.boolean().optional(),
+  httpCache: httpCacheSchema.nullable().optional(),
+});
+
 export const collectionInputSchema = z.strictObject({
   name,
   /** `auth`: records are users who can sign in (src/data/collections/auth-collection.ts). */
@@ -148,6 +190,7 @@ export const collectionInputSchema = z.strictObject({
   fields: z.array(fieldSchema).max(200).default([]),
   indexes: z.array(indexSchema).max(64).default([]),
   rules: rulesSchema.default({ list: null, view: null, create: null, update: null, delete: null }),
+  cache: cacheSettingsSchema.optional(),
 });
 
 export type FieldDef = z.infer<typeof fieldSchema>;
@@ -156,6 +199,8 @@ export type FieldType = FieldDef['type'];
 export type IndexDef = z.infer<typeof indexSchema> & { name: string };
 export type Rules = z.infer<typeof rulesSchema>;
 export type RuleName = keyof Rules;
+export type CacheSettings = z.infer<typeof cacheSettingsSchema>;
+export type CachePatch = z.infer<typeof cachePatchSchema>;
 export const RULE_NAMES: readonly RuleName[] = ['list', 'view', 'create', 'update', 'delete'];
 
 /** A stored, validated collection: what the rest of the data block reads. */
@@ -165,6 +210,8 @@ export interface CollectionDef {
   readonly fields: readonly FieldDef[];
   readonly indexes: readonly IndexDef[];
   readonly rules: Rules;
+  /** Caching of this collection's reads; absent = off (see `cacheSettingsSchema`). */
+  readonly cache?: CacheSettings;
   readonly created: string;
   readonly updated: string;
 }
@@ -180,6 +227,8 @@ export const collectionPatchSchema = z.strictObject({
   addFields: z.array(fieldSchema).max(200).default([]),
   addIndexes: z.array(indexSchema).max(64).default([]),
   rules: rulesSchema.partial().optional(),
+  /** Merged into the current settings (which a given object creates); `null` removes them. */
+  cache: cachePatchSchema.nullable().optional(),
 });
 export type CollectionPatch = z.infer<typeof collectionPatchSchema>;
 

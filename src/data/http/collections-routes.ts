@@ -38,6 +38,7 @@ function present(def: CollectionDef) {
     fields: def.fields,
     indexes: def.indexes,
     rules: def.rules,
+    ...(def.cache === undefined ? {} : { cache: def.cache }),
     created: def.created,
     updated: def.updated,
   };

@@ -1,6 +1,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Kysely } from 'kysely';
 import type { AnyDb, Database } from '../../db/database.js';
+import type { WrittenRecord } from '../cache/record-cache.js';
 import type { CommittedChange, Outbox } from '../outbox/outbox.js';
 import type { WriteContext } from '../records/record-writes.js';
 
@@ -8,16 +9,27 @@ export interface WriteResponse {
   status: number;
   body?: unknown;
   headers?: Record<string, string>;
+  /** Records the work wrote, handed to `afterCommit` (write-through caching). */
+  written?: readonly WrittenRecord[];
 }
+
+/**
+ * Awaited after commit and before the response (cache invalidation): a rejection becomes the
+ * response, although the change is committed. In-process outbox listeners have been told already.
+ */
+export type AfterCommit = (
+  changes: readonly CommittedChange[],
+  written: readonly WrittenRecord[],
+) => Promise<void>;
 
 /**
  * Runs a write handler in one transaction with everything that must commit with it: the outbox
  * events of the changes, and the stored response of an Idempotency-Key (so a retry after a crash
  * either replays this exact response or runs again — never a second effect). Listeners hear about
- * the changes only after commit.
+ * the changes only after commit; `afterCommit` runs after them, before the response is sent.
  */
 export async function sendWrite(
-  deps: { database: Database; outbox: Outbox },
+  deps: { database: Database; outbox: Outbox; afterCommit?: AfterCommit | undefined },
   request: FastifyRequest,
   reply: FastifyReply,
   work: (w: WriteContext) => Promise<WriteResponse>,
@@ -37,6 +49,7 @@ export async function sendWrite(
     return { response, text };
   });
   deps.outbox.publish(committed);
+  await deps.afterCommit?.(committed, response.written ?? []);
   reply.code(response.status);
   if (response.headers) reply.headers(response.headers);
   if (text === undefined) return reply.send();
