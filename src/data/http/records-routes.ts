@@ -13,7 +13,7 @@ import { parseListOptions, parseReadOptions } from '../records/read-options.js';
 import { etagOf, ifNoneMatchHits } from '../records/record-rows.js';
 import type { RecordWriter } from '../records/record-writes.js';
 import { type RecordReader, recordNotFound } from '../records/records.js';
-import { type AfterCommit, sendWrite } from './write-transaction.js';
+import { type AfterCommit, sendOneStatementWrite, sendWrite } from './write-transaction.js';
 
 export interface RecordRouteDeps {
   database: Database;
@@ -105,6 +105,27 @@ export function registerRecordRoutes(app: FastifyInstance, deps: RecordRouteDeps
   app.post<{ Params: Params }>(base, rules, async (request, reply) => {
     const def = registry.require(request.params.name);
     const generation = await cache?.generationBefore(def);
+    // PostgreSQL: a create known in full beforehand is one statement with its outbox row.
+    const blind =
+      deps.database.dialect === 'postgres' && !request.idempotency
+        ? writer.prepareBlindCreate(def, request.body, request.principal)
+        : undefined;
+    if (blind) {
+      return sendOneStatementWrite(deps, reply, {
+        table: def.name,
+        row: blind.row,
+        event: blind.event,
+        response: {
+          status: 201,
+          body: blind.stored.record,
+          headers: {
+            etag: etagOf(blind.stored),
+            location: `/api/v1/collections/${def.name}/records/${blind.stored.record.id}`,
+          },
+          written: [{ def, stored: blind.stored, generation }],
+        },
+      });
+    }
     return sendWrite(deps, request, reply, async (w) => {
       const stored = await writer.create(w, def, request.body, request.principal);
       return {

@@ -2,7 +2,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Kysely } from 'kysely';
 import type { AnyDb, Database } from '../../db/database.js';
 import type { WrittenRecord } from '../cache/record-cache.js';
-import type { CommittedChange, Outbox } from '../outbox/outbox.js';
+import type { ChangeEvent, CommittedChange, Outbox } from '../outbox/outbox.js';
 import type { WriteContext } from '../records/record-writes.js';
 
 export interface WriteResponse {
@@ -54,4 +54,28 @@ export async function sendWrite(
   if (response.headers) reply.headers(response.headers);
   if (text === undefined) return reply.send();
   return reply.type('application/json; charset=utf-8').send(text);
+}
+
+/**
+ * PostgreSQL: a write of one row known in full beforehand, as ONE statement with its outbox row
+ * (`Outbox.insertWithEvent`) — no transaction round trips — followed by the same after-commit
+ * steps as `sendWrite`: listeners, then `afterCommit` (cache invalidation), then the response.
+ * Callers use it only without an Idempotency-Key (whose stored response must commit with the write).
+ */
+export async function sendOneStatementWrite(
+  deps: { outbox: Outbox; afterCommit?: AfterCommit | undefined },
+  reply: FastifyReply,
+  write: {
+    table: string;
+    row: Readonly<Record<string, unknown>>;
+    event: ChangeEvent;
+    response: WriteResponse;
+  },
+): Promise<FastifyReply> {
+  const committed = [await deps.outbox.insertWithEvent(write.table, write.row, write.event)];
+  deps.outbox.publish(committed);
+  await deps.afterCommit?.(committed, write.response.written ?? []);
+  reply.code(write.response.status);
+  if (write.response.headers) reply.headers(write.response.headers);
+  return reply.type('application/json; charset=utf-8').send(JSON.stringify(write.response.body));
 }

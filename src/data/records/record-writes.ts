@@ -118,7 +118,8 @@ export class RecordWriter {
     for (const field of def.fields) {
       if (field.type !== 'relation') continue;
       const value = input.values[field.name];
-      if (value !== null && value !== undefined && !(Array.isArray(value) && value.length === 0)) return undefined;
+      if (value !== null && value !== undefined && !(Array.isArray(value) && value.length === 0))
+        return undefined;
     }
     const now = new Date().toISOString();
     const id = input.id ?? newRecordId();
