@@ -43,7 +43,10 @@ function setup() {
     touchIntervalMs: 10_000,
     now: () => now,
   });
-  return { store, sessions, advance: (ms: number) => void (now += ms) };
+  const advance = (ms: number): void => {
+    now += ms;
+  };
+  return { store, sessions, advance };
 }
 
 describe('Sessions', () => {

@@ -31,7 +31,9 @@ const VERIFIED_CACHE_SIZE = 10_000;
 
 /** The `kid` of a token that already passed verification (so its header is well-formed). */
 function kidOf(token: string): string {
-  const header = JSON.parse(Buffer.from(token.slice(0, token.indexOf('.')), 'base64url').toString('utf8')) as {
+  const header = JSON.parse(
+    Buffer.from(token.slice(0, token.indexOf('.')), 'base64url').toString('utf8'),
+  ) as {
     kid: string;
   };
   return header.kid;
