@@ -1,3 +1,4 @@
+import type { Socket } from 'node:net';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Counter } from 'prom-client';
 import { type Authenticator, adminRequired } from '../auth/authenticator.js';
@@ -11,11 +12,11 @@ import { ConcurrencyLimit } from './concurrency-limit.js';
 import { type CompiledCors, compileCors, evaluateCors } from './cors.js';
 import { IdempotencyPolicy } from './idempotency/idempotency-policy.js';
 import { SqlIdempotencyStore } from './idempotency/sql-idempotency-store.js';
-import { CidrSet, clientIp, decideIp } from './ip-rules.js';
+import { CidrSet, clientIp, decideIp, normalizeIp } from './ip-rules.js';
 import { ANONYMOUS, callerScope } from './principal.js';
 import { RateLimitGate } from './rate-limit-gate.js';
 import { type EffectivePolicies, RoutePolicies } from './route-policies.js';
-import { securityHeaders } from './security-headers.js';
+import { defaultSecurityHeaders } from './security-headers.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -42,6 +43,8 @@ export class Gateway implements Component {
   readonly #idempotency: IdempotencyPolicy;
   readonly #idempotencyStore: SqlIdempotencyStore;
   readonly #decisions: Counter<'policy' | 'outcome'>;
+  /** `#decisions` children by policy and outcome (a fixed, small set of pairs). */
+  readonly #decisionChildren = new Map<string, Map<string, DecisionCounter>>();
   readonly #logger: Logger;
   readonly #authenticator: Authenticator | undefined;
   #sweeper: NodeJS.Timeout | undefined;
@@ -77,63 +80,108 @@ export class Gateway implements Component {
     });
   }
 
-  /** Registers the pipeline's hooks; call before routes are added. */
+  /**
+   * Registers the pipeline's hooks; call before routes are added. Hooks are callback style and run
+   * synchronously as far as they can: a request without credentials on a route without a rate limit
+   * passes the whole pipeline without a promise or a microtask; only authentication of a credential,
+   * the rate-limit store and idempotency keys wait. Hooks for a policy no policy set enables
+   * (idempotency, concurrency) are not registered at all.
+   */
   install(app: FastifyInstance): void {
     app.decorateRequest('clientIp', '');
     // Reference-type defaults would be shared by all requests; each request gets its own in onRequest.
     // (Fastify's GetterSetter typing cannot take a union of object types, hence the loose call.)
     (app.decorateRequest as (name: string, value: null) => void).call(app, 'principal', null);
     app.decorateRequest('policies', undefined as unknown as EffectivePolicies);
-    app.addHook('onRequest', (request, reply) => this.#onRequest(request, reply));
-    app.addHook('preHandler', async (request, reply) => {
-      if (!request.policies.idempotency.enabled) return;
-      const scope = callerScope(request.principal, request.clientIp);
-      const answered = await this.#idempotency.before(request, reply, request.policies.idempotency, scope);
-      if (request.headers['idempotency-key'] !== undefined)
-        this.#count('idempotency', answered ? 'replayed' : 'executed');
-      if (answered) return reply;
-    });
-    app.addHook('onSend', async (request, reply, payload) => {
-      await this.#idempotency.after(request, reply, payload);
-      if (this.#config.gateway.securityHeaders.enabled) {
-        const contentType = reply.getHeader('content-type');
-        const headers = securityHeaders({
-          tls: request.protocol === 'https',
-          hstsMaxAgeS: this.#config.server.tls.hstsMaxAgeS,
-          ...(typeof contentType === 'string' ? { contentType } : {}),
-        });
-        // A route's own choice (e.g. a CSP for an HTML page it serves) wins over the default.
-        for (const [name, value] of Object.entries(headers))
-          if (!reply.hasHeader(name)) reply.header(name, value);
+    app.addHook('onRequest', (request, reply, done) => {
+      let waiting: Promise<void> | typeof ANSWERED | undefined;
+      try {
+        waiting = this.#onRequest(request, reply);
+      } catch (error) {
+        done(error as Error);
+        return;
       }
-      return payload;
+      if (waiting === undefined) done();
+      // A preflight answered here: the chain stops (as Fastify stops it for a sent reply), no `done`.
+      else if (waiting === ANSWERED) return;
+      else waiting.then(() => done(), failed(done));
     });
-    const release = (request: FastifyRequest) => {
-      const held = (request as FastifyRequest & { [CONCURRENCY_SLOT]?: ConcurrencyLimit })[CONCURRENCY_SLOT];
-      if (held) {
-        held.release();
-        (request as FastifyRequest & { [CONCURRENCY_SLOT]?: ConcurrencyLimit })[CONCURRENCY_SLOT] = undefined;
+    const sets = this.#policies.all();
+    if (sets.some((set) => set.idempotency.enabled)) {
+      app.addHook('preHandler', (request, reply, done) => {
+        const settings = request.policies.idempotency;
+        if (!settings.enabled) {
+          done();
+          return;
+        }
+        if (!(settings.methods as readonly string[]).includes(request.method)) {
+          // What `IdempotencyPolicy.before` does for such a method: nothing, and the key is not claimed.
+          if (request.headers['idempotency-key'] !== undefined) this.#count('idempotency', 'executed');
+          done();
+          return;
+        }
+        const scope = callerScope(request.principal, request.clientIp);
+        this.#idempotency.before(request, reply, settings, scope).then((answered) => {
+          if (request.headers['idempotency-key'] !== undefined)
+            this.#count('idempotency', answered ? 'replayed' : 'executed');
+          done();
+        }, failed(done));
+      });
+    }
+    const securityHeadersOn = this.#config.gateway.securityHeaders.enabled;
+    app.addHook('onSend', (request, reply, payload, done) => {
+      if (request.idempotency === undefined) {
+        if (securityHeadersOn) addSecurityHeaders(reply);
+        done();
+        return;
       }
-    };
-    app.addHook('onResponse', async (request) => release(request));
-    app.addHook('onRequestAbort', async (request) => release(request));
+      this.#idempotency.after(request, reply, payload).then(() => {
+        if (securityHeadersOn) addSecurityHeaders(reply);
+        done();
+      }, failed(done));
+    });
+    if (sets.some((set) => set.concurrency.maxInFlight > 0)) {
+      const release = (request: FastifyRequest) => {
+        const held = (request as FastifyRequest & { [CONCURRENCY_SLOT]?: ConcurrencyLimit })[
+          CONCURRENCY_SLOT
+        ];
+        if (held) {
+          held.release();
+          (request as FastifyRequest & { [CONCURRENCY_SLOT]?: ConcurrencyLimit })[CONCURRENCY_SLOT] =
+            undefined;
+        }
+      };
+      app.addHook('onResponse', (request, _reply, done) => {
+        release(request);
+        done();
+      });
+      app.addHook('onRequestAbort', (request, done) => {
+        release(request);
+        done();
+      });
+    }
   }
 
-  async #onRequest(request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | undefined> {
-    const path = request.url.split('?')[0] ?? '/';
-    const policies = this.#policies.resolve(request.method, path);
+  /**
+   * The pipeline up to the first step that must wait: undefined when the request passed every step,
+   * `ANSWERED` when it answered a preflight, a promise of the remaining steps otherwise; throws a
+   * refusal.
+   */
+  #onRequest(request: FastifyRequest, reply: FastifyReply): Promise<void> | typeof ANSWERED | undefined {
+    const raw = request.raw;
+    const method = raw.method ?? 'GET';
+    const policies = this.#policies.hasOverrides
+      ? this.#policies.resolve(method, pathOf(raw.url ?? '/'))
+      : this.#policies.defaults;
     request.policies = policies;
     request.principal = ANONYMOUS;
-    request.clientIp = clientIp({
-      remoteAddress: request.socket.remoteAddress ?? '',
-      xForwardedFor: request.headers['x-forwarded-for'],
-      forwarded: request.headers.forwarded,
-      trustedProxies: this.#trusted,
-    });
+    const headers = request.headers;
+    const clientIp = this.#clientIp(raw.socket, headers);
+    request.clientIp = clientIp;
 
     // 1. IP rules
     const sets = this.#ipSets.get(policies.overrideIndex);
-    if (sets && (sets.allow || sets.deny) && decideIp(request.clientIp, sets) === 'deny') {
+    if (sets && (sets.allow || sets.deny) && decideIp(clientIp, sets) === 'deny') {
       this.#count('ip', 'denied');
       throw new GroundworkError('GATEWAY_ERR_IP_DENIED', {
         detail: 'Requests from this address are not allowed.',
@@ -142,31 +190,50 @@ export class Gateway implements Component {
 
     // 2. CORS: a preflight is answered here; an actual request gets its headers now (kept on errors too).
     if (policies.cors.enabled) {
-      const origin = request.headers.origin;
+      const origin = headers.origin;
       const cors = evaluateCors(this.#cors, {
-        method: request.method,
+        method,
         ...(typeof origin === 'string' ? { origin } : {}),
-        ...(typeof request.headers['access-control-request-method'] === 'string'
-          ? { accessControlRequestMethod: request.headers['access-control-request-method'] }
+        ...(typeof headers['access-control-request-method'] === 'string'
+          ? { accessControlRequestMethod: headers['access-control-request-method'] }
           : {}),
-        ...(typeof request.headers['access-control-request-headers'] === 'string'
-          ? { accessControlRequestHeaders: request.headers['access-control-request-headers'] }
+        ...(typeof headers['access-control-request-headers'] === 'string'
+          ? { accessControlRequestHeaders: headers['access-control-request-headers'] }
           : {}),
       });
       setMerged(reply, cors.headers);
       if (cors.kind !== 'none') this.#count('cors', cors.allowed ? 'allowed' : 'refused');
       if (cors.kind === 'preflight') {
-        return reply
+        reply
           .code(cors.allowed ? 204 : 403)
           .header('content-length', '0')
           .send();
+        return ANSWERED;
       }
     }
 
-    // 3. Authentication. Bad credentials are refused after the rate limit (so guessing is throttled).
+    // 3. Authentication (credentials come only in Authorization and Cookie: without either the
+    // caller is anonymous, no need to ask), then 4. the rate limit; both may wait.
+    const authenticate =
+      this.#authenticator !== undefined &&
+      (headers.authorization !== undefined || headers.cookie !== undefined);
+    if (authenticate || policies.rateLimit.enabled)
+      return this.#waitingSteps(request, reply, policies, authenticate);
+    this.#admit(request, policies, undefined);
+    return undefined;
+  }
+
+  /** Steps 3 and 4 when one of them waits, then the rest. Bad credentials are refused after the rate limit (so guessing is throttled). */
+  async #waitingSteps(
+    request: FastifyRequest,
+    reply: FastifyReply,
+    policies: EffectivePolicies,
+    authenticate: boolean,
+  ): Promise<void> {
+    // 3. Authentication.
     let authError: GroundworkError | undefined;
-    if (this.#authenticator) {
-      const result = await this.#authenticator.authenticate({
+    if (authenticate) {
+      const result = await this.#authenticator!.authenticate({
         method: request.method,
         headers: request.headers,
         secure: request.protocol === 'https',
@@ -195,10 +262,17 @@ export class Gateway implements Component {
       }
       this.#count('ratelimit', 'allowed');
     }
+    this.#admit(request, policies, authError);
+  }
+
+  /** Steps 5 (concurrency) and 6 (authorization of the route); throws a refusal. */
+  #admit(request: FastifyRequest, policies: EffectivePolicies, authError: GroundworkError | undefined): void {
+    // `routeOptions` is a getter that builds a new object on every read: read it once.
+    const routeOptions = request.routeOptions;
 
     // 5. Concurrency limit (load shedding), per route template and method.
     if (policies.concurrency.maxInFlight > 0) {
-      const key = `${request.method} ${request.routeOptions.url ?? '(unmatched)'}`;
+      const key = `${request.method} ${routeOptions.url ?? '(unmatched)'}`;
       let limit = this.#concurrency.get(key);
       if (!limit) {
         limit = new ConcurrencyLimit(policies.concurrency.maxInFlight);
@@ -219,27 +293,60 @@ export class Gateway implements Component {
       this.#count('auth', 'invalid');
       throw authError;
     }
-    if (
-      request.routeOptions.config?.access === 'admin' &&
-      (request.principal.kind !== 'admin' || request.principal.scopes !== undefined)
-    ) {
+    const access = routeOptions.config?.access;
+    const principal = request.principal;
+    if (access === 'admin' && (principal.kind !== 'admin' || principal.scopes !== undefined)) {
       this.#count('auth', 'denied');
-      throw adminRequired(request.principal);
+      throw adminRequired(principal);
     }
-    if (request.routeOptions.config?.access === 'user' && request.principal.kind !== 'user') {
+    if (access === 'user' && principal.kind !== 'user') {
       this.#count('auth', 'denied');
-      throw request.principal.kind === 'anonymous'
+      throw principal.kind === 'anonymous'
         ? new GroundworkError('AUTH_ERR_UNAUTHENTICATED', {
             detail: 'Sign in first: send a session cookie or Authorization: Bearer <access token>.',
             headers: { 'www-authenticate': 'Bearer' },
           })
         : new GroundworkError('AUTH_ERR_FORBIDDEN', { detail: 'Only signed-in users may do this.' });
     }
-    return undefined;
   }
 
+  /**
+   * The client IP (`clientIp` of ip-rules.ts). The peer's address and whether it is a trusted proxy
+   * are found once per connection; the forwarding headers are read only from a trusted peer.
+   */
+  #clientIp(socket: Socket | undefined, headers: FastifyRequest['headers']): string {
+    const peer = this.#peerOf(socket);
+    const xForwardedFor = headers['x-forwarded-for'];
+    const forwarded = headers.forwarded;
+    if (!peer.trusted || (xForwardedFor === undefined && forwarded === undefined)) return peer.address;
+    return clientIp({ remoteAddress: peer.address, xForwardedFor, forwarded, trustedProxies: this.#trusted });
+  }
+
+  #peerOf(socket: Socket | undefined): PeerInfo {
+    const holder = socket as (Socket & { [PEER]?: PeerInfo }) | undefined;
+    let info = holder?.[PEER];
+    if (info === undefined) {
+      const address = normalizeIp(socket?.remoteAddress ?? '');
+      info = { address, trusted: this.#trusted.contains(address) };
+      // A socket that has gone away has no address: do not remember that.
+      if (holder !== undefined && address !== '') holder[PEER] = info;
+    }
+    return info;
+  }
+
+  /** Counts a decision; each (policy, outcome) child is looked up once (`labels()` allocates per call). */
   #count(policy: string, outcome: string): void {
-    this.#decisions.labels(policy, outcome).inc();
+    let byOutcome = this.#decisionChildren.get(policy);
+    if (byOutcome === undefined) {
+      byOutcome = new Map();
+      this.#decisionChildren.set(policy, byOutcome);
+    }
+    let child = byOutcome.get(outcome);
+    if (child === undefined) {
+      child = this.#decisions.labels(policy, outcome);
+      byOutcome.set(outcome, child);
+    }
+    child.inc();
   }
 
   async start(): Promise<void> {
@@ -259,7 +366,37 @@ export class Gateway implements Component {
   }
 }
 
+type DecisionCounter = ReturnType<Counter<'policy' | 'outcome'>['labels']>;
+
 const CONCURRENCY_SLOT = Symbol('groundwork.concurrencySlot');
+
+/** `#onRequest` answered the request itself (a CORS preflight). */
+const ANSWERED = Symbol('groundwork.gatewayAnswered');
+
+/** Per-connection cache of the peer's normalised address and whether it is a trusted proxy. */
+const PEER = Symbol('groundwork.gatewayPeer');
+type PeerInfo = { readonly address: string; readonly trusted: boolean };
+
+/**
+ * A hook's `done` for a rejected promise. As for an async hook, a rejection without a reason is still
+ * an error (`done(undefined)` would carry on as if the step had passed).
+ */
+function failed(done: (error?: Error) => void): (reason: unknown) => void {
+  return (reason) =>
+    done(reason instanceof Error ? reason : new Error(`gateway: rejected with ${String(reason)}`));
+}
+
+function pathOf(url: string): string {
+  const query = url.indexOf('?');
+  return query === -1 ? url : url.slice(0, query);
+}
+
+/** The default security headers for the response's type; a route's own choice (e.g. a CSP for an HTML page it serves) wins. */
+function addSecurityHeaders(reply: FastifyReply): void {
+  const contentType = reply.getHeader('content-type');
+  const headers = defaultSecurityHeaders(typeof contentType === 'string' ? contentType : undefined);
+  for (const name in headers) if (!reply.hasHeader(name)) reply.header(name, headers[name]!);
+}
 
 /** Sets headers, merging `Vary` with what the reply already varies on instead of replacing it. */
 function setMerged(reply: FastifyReply, headers: Record<string, string>): void {

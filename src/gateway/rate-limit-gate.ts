@@ -2,7 +2,7 @@ import type { FastifyRequest } from 'fastify';
 import type { Logger } from '../core/logger.js';
 import { MemoryRateLimitStore } from '../ratelimit/drivers/memory-store.js';
 import { RedisRateLimitStore } from '../ratelimit/drivers/redis-store.js';
-import { rateLimitHeaders, retryAfterSeconds } from '../ratelimit/headers.js';
+import { formatRateLimitPolicy, formatRateLimits, retryAfterSeconds } from '../ratelimit/headers.js';
 import type { RateLimitStore } from '../ratelimit/rate-limit-store.js';
 import { RateLimiter } from '../ratelimit/rate-limiter.js';
 import type { EffectivePolicies } from './route-policies.js';
@@ -23,7 +23,7 @@ export interface GateDecision {
  */
 export class RateLimitGate {
   readonly #stores = new Map<string, RateLimitStore & { start?: () => Promise<void> }>();
-  readonly #limiters = new Map<number, RateLimiter>();
+  readonly #limiters = new Map<number, GateLimiter>();
   readonly #logger: Logger;
 
   constructor(sets: readonly EffectivePolicies[], logger: Logger) {
@@ -39,16 +39,18 @@ export class RateLimitGate {
           : new MemoryRateLimitStore();
         this.#stores.set(storeId, store);
       }
-      this.#limiters.set(
-        set.overrideIndex,
-        new RateLimiter({
+      this.#limiters.set(set.overrideIndex, {
+        limiter: new RateLimiter({
           store,
           policies: config.policies,
           failMode: config.failMode,
           onStoreError: (error) =>
             this.#logger.warn({ code: error.code }, 'rate-limit store failed; deciding by failMode'),
         }),
-      );
+        // The same on every response of the set: formatted once.
+        policyHeader: formatRateLimitPolicy(config.policies),
+        onlyIp: config.key.length > 0 && config.key.every((part) => part === 'ip'),
+      });
     }
   }
 
@@ -66,10 +68,18 @@ export class RateLimitGate {
   }
 
   async check(request: FastifyRequest, policies: EffectivePolicies): Promise<GateDecision> {
-    const limiter = this.#limiters.get(policies.overrideIndex);
-    if (!limiter) return { allowed: true, degraded: false, headers: {}, retryAfterS: 0, policyName: '' };
-    const result = await limiter.check(callerKey(request, policies));
-    const headers = rateLimitHeaders(result, policies.rateLimit.policies);
+    const gate = this.#limiters.get(policies.overrideIndex);
+    if (!gate) return { allowed: true, degraded: false, headers: {}, retryAfterS: 0, policyName: '' };
+    const key = gate.onlyIp
+      ? `${policies.overrideIndex}|ip=${request.clientIp}`
+      : callerKey(request, policies);
+    const result = await gate.limiter.check(key);
+    // `rateLimitHeaders(result, policies)` of ratelimit/headers.ts, with the policy field made once.
+    const headers: Record<string, string> = { 'ratelimit-policy': gate.policyHeader };
+    if (!result.degraded) {
+      headers.ratelimit = formatRateLimits(result.decisions);
+      if (!result.allowed) headers['retry-after'] = String(retryAfterSeconds(result.decision.retryAfterMs));
+    }
     if (result.degraded) {
       return { allowed: result.allowed, degraded: true, headers, retryAfterS: 1, policyName: '' };
     }
@@ -85,6 +95,14 @@ export class RateLimitGate {
   async close(): Promise<void> {
     await Promise.all([...this.#stores.values()].map((store) => store.close()));
   }
+}
+
+interface GateLimiter {
+  readonly limiter: RateLimiter;
+  /** The `RateLimit-Policy` field value of the set's policies. */
+  readonly policyHeader: string;
+  /** The caller key is the client IP alone (`key: ['ip']`, the default): `callerKey` without the lists. */
+  readonly onlyIp: boolean;
 }
 
 function callerKey(request: FastifyRequest, policies: EffectivePolicies): string {

@@ -21,32 +21,44 @@ export interface EffectivePolicies {
  */
 export class RoutePolicies {
   readonly #global: GatewayConfig;
+  /** The global defaults as one policy set, made once (every request without an override gets it). */
+  readonly #defaults: EffectivePolicies;
   readonly #resolved: EffectivePolicies[];
 
   constructor(gateway: GatewayConfig) {
     this.#global = gateway;
+    this.#defaults = {
+      ipRules: gateway.ipRules,
+      cors: { enabled: gateway.cors.enabled },
+      rateLimit: gateway.rateLimit,
+      concurrency: gateway.concurrency,
+      idempotency: gateway.idempotency,
+      overrideIndex: -1,
+    };
     this.#resolved = gateway.routes.map((override, index) => this.#merge(override, index));
   }
 
-  get #mergeDefaults(): EffectivePolicies {
-    return {
-      ipRules: this.#global.ipRules,
-      cors: { enabled: this.#global.cors.enabled },
-      rateLimit: this.#global.rateLimit,
-      concurrency: this.#global.concurrency,
-      idempotency: this.#global.idempotency,
-      overrideIndex: -1,
-    };
+  /** The global defaults (no override matched). */
+  get defaults(): EffectivePolicies {
+    return this.#defaults;
+  }
+
+  /** False when `gateway.routes` is empty: every request gets the global defaults, whatever its path. */
+  get hasOverrides(): boolean {
+    return this.#resolved.length > 0;
   }
 
   resolve(method: string, path: string): EffectivePolicies {
-    const index = this.#global.routes.findIndex((route) => matches(route, method, path));
-    return index === -1 ? this.#mergeDefaults : this.#resolved[index]!;
+    const routes = this.#global.routes;
+    for (let i = 0; i < routes.length; i++) {
+      if (matches(routes[i]!, method, path)) return this.#resolved[i]!;
+    }
+    return this.#defaults;
   }
 
   /** Every distinct policy set (for building one limiter per set at start-up). */
   all(): EffectivePolicies[] {
-    return [this.#mergeDefaults, ...this.#resolved];
+    return [this.#defaults, ...this.#resolved];
   }
 
   #merge(override: RouteOverride, index: number): EffectivePolicies {

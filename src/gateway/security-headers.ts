@@ -75,6 +75,25 @@ export function securityHeaders(options: SecurityHeadersOptions): Record<string,
   return headers;
 }
 
+const defaultsByType = new Map<string | undefined, Readonly<Record<string, string>>>();
+
+/**
+ * {@link securityHeaders} with the default options (`DENY`, `same-origin`) for a response's
+ * `Content-Type`, computed once per type (a handful of types recur) and shared: do not modify it.
+ */
+export function defaultSecurityHeaders(contentType: string | undefined): Readonly<Record<string, string>> {
+  let headers = defaultsByType.get(contentType);
+  if (headers === undefined) {
+    headers = Object.freeze(
+      securityHeaders({ tls: false, hstsMaxAgeS: 0, ...(contentType !== undefined ? { contentType } : {}) }),
+    );
+    // Content types come from routes and upstreams: bound the cache rather than trust their variety.
+    if (defaultsByType.size >= 64) defaultsByType.clear();
+    defaultsByType.set(contentType, headers);
+  }
+  return headers;
+}
+
 /** The media type's essence (RFC 9110 §8.3.1: type/subtype, case-insensitive, before any `;`). */
 function isDocument(contentType: string): boolean {
   const essence = contentType.split(';', 1)[0]!.trim().toLowerCase();
