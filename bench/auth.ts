@@ -15,17 +15,20 @@
  *
  * Environment: BENCH_DURATION_S (10), BENCH_CONNECTIONS (64, gets), BENCH_SIGNIN_CONNECTIONS (8),
  * BENCH_THREADS (1, wrk threads), BENCH_WARMUP_S (2), BENCH_ROUNDS (3), BENCH_ROWS (10000),
- * BENCH_USERS (64, at least twice the sign-in connections), BENCH_HASH_S (3, per in-process scrypt
- * case and round), BENCH_ATTEMPTS (2, per window disturbed by other work), BENCH_QUIET_WAIT_S (120,
- * longest wait before each measurement for other work on the machine to stop), BENCH_TARGETS and
- * BENCH_OPS (comma lists, for trying one part; a partial run prints its table but does not write
- * docs/).
+ * BENCH_USERS (64, at least twice the sign-in connections), BENCH_HASH_S (3, longest time per
+ * in-process case and round: scrypt, access-token verification), BENCH_ATTEMPTS (2, per window
+ * disturbed by other work), BENCH_QUIET_WAIT_S (120, longest wait before each measurement for other
+ * work on the machine to stop), BENCH_TARGETS and BENCH_OPS (comma lists, for trying one part; a
+ * partial run prints its table but does not write docs/).
  */
 import { execFileSync, spawnSync } from 'node:child_process';
+import { generateKeyPairSync } from 'node:crypto';
 import { mkdirSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { hashPassword, SCRYPT_PARAMS, verifyPassword } from '../src/auth/passwords.js';
+import { AccessTokens } from '../src/auth/tokens/access-tokens.js';
+import { jwkThumbprint, SigningKey } from '../src/auth/tokens/signing-keys.js';
 import { createDatabaseAt, type PostgresServer, startPostgres } from '../test/harness/postgres.js';
 import { barChartSvg } from './lib/bar-chart-svg.js';
 import { writeBenchmarkAsset, writeBenchmarkSection } from './lib/benchmarks-doc.js';
@@ -697,38 +700,93 @@ function disturbed(m: { otherCores: number | undefined }): boolean {
 }
 
 // ---------------------------------------------------------------------------------------------
-// scrypt in this process: the hash alone, without HTTP, database or tokens
+// In this process: scrypt and access-token verification alone, without HTTP or a database
 
-const HASH_CASES = ['hash', 'verify', 'verify-parallel'] as const;
-type HashCase = (typeof HASH_CASES)[number];
+const SCRYPT_CASES = ['hash', 'verify', 'verify-parallel'] as const;
+const JWT_CASES = ['jwt-first', 'jwt-cached'] as const;
+type InProcessCase = (typeof SCRYPT_CASES)[number] | (typeof JWT_CASES)[number];
+/** Fresh tokens per jwt-first measurement: below AccessTokens' verified-token cache size (10,000). */
+const JWT_FIRST_TOKENS = 5_000;
 
-interface HashMeasurement {
-  case: HashCase;
+interface InProcessMeasurement {
+  case: InProcessCase;
   round: number;
   operations: number;
   /** In flight at once (1, or BENCH_SIGNIN_CONNECTIONS). */
   concurrency: number;
   opsPerSec: number;
-  /** Wall time from start to end of one operation (concurrency 1 only: the latency of a hash). */
-  wallMsPerOp: number | undefined;
-  /** This process's CPU (all threads) per operation, in ms. */
-  cpuMsPerOp: number;
+  /** Wall time from start to end of one operation (concurrency 1 only: its latency), in µs. */
+  wallUsPerOp: number | undefined;
+  /** This process's CPU (all threads) per operation, in µs. */
+  cpuUsPerOp: number;
   otherCores: number | undefined;
 }
 
-async function measureHashCase(which: HashCase, round: number, stored: string): Promise<HashMeasurement> {
+/**
+ * `AccessTokens` as the server builds it, over an in-memory Ed25519 key and a session status that
+ * is always active (in the server: a map lookup while cached), with `count` freshly issued tokens.
+ */
+async function accessTokenFixture(count: number): Promise<{ verifier: AccessTokens; tokens: string[] }> {
+  const pair = generateKeyPairSync('ed25519');
+  const jwk = pair.publicKey.export({ format: 'jwk' }) as { kty: string; crv: string; x: string };
+  const key = new SigningKey({
+    kid: jwkThumbprint(jwk),
+    generation: 1,
+    activatesAtMs: 0,
+    retiresAtMs: null,
+    x: jwk.x,
+    privatePem: pair.privateKey.export({ format: 'pem', type: 'pkcs8' }) as string,
+  });
+  const verifier = new AccessTokens(
+    {
+      overlapMs: 3_600_000,
+      current: async () => key,
+      verificationKey: async (kid) => (kid === key.kid ? key.publicKey : undefined),
+    },
+    { issuer: 'groundwork', audience: 'groundwork', sessions: { isFamilyActive: async () => true } },
+  );
+  const tokens: string[] = [];
+  for (let i = 0; i < count; i++) {
+    tokens.push((await verifier.issue({ sub: `user${i}`, collection: USERS, sessionId: `s${i}` })).token);
+  }
+  return { verifier, tokens };
+}
+
+/** The operation a case repeats; it answers false when it has nothing left to do. */
+async function inProcessOp(which: InProcessCase, stored: string): Promise<() => Promise<boolean>> {
+  if (which === 'hash') {
+    return async () => {
+      await hashPassword(PASSWORD);
+      return true;
+    };
+  }
+  if (which === 'verify' || which === 'verify-parallel') {
+    return async () => {
+      if (!(await verifyPassword(PASSWORD, stored))) throw new Error('verifyPassword refused the password');
+      return true;
+    };
+  }
+  // One token more than used: the first warms jose's code paths (and, for jwt-cached, the cache).
+  const { verifier, tokens } = await accessTokenFixture(which === 'jwt-first' ? JWT_FIRST_TOKENS + 1 : 1);
+  let next = 0;
+  return async () => {
+    const token = which === 'jwt-first' ? tokens[next++] : tokens[0];
+    if (token === undefined) return false;
+    const claims = await verifier.verify(token);
+    if (claims.col !== USERS) throw new Error('AccessTokens.verify answered other claims');
+    return true;
+  };
+}
+
+async function measureInProcessCase(
+  which: InProcessCase,
+  round: number,
+  stored: string,
+): Promise<InProcessMeasurement> {
   const concurrency = which === 'verify-parallel' ? settings.signInConnections : 1;
-  const op =
-    which === 'hash'
-      ? async () => {
-          await hashPassword(PASSWORD);
-        }
-      : async () => {
-          if (!(await verifyPassword(PASSWORD, stored)))
-            throw new Error('verifyPassword refused the password');
-        };
+  const op = await inProcessOp(which, stored);
   await waitForQuietMachine();
-  await op(); // warm: the first scrypt allocates its 32 MiB block
+  await op(); // warm: the first scrypt allocates its 32 MiB block; the first verify loads jose
   let operations = 0;
   const sysBefore = systemCpuSample();
   const cpuBefore = process.cpuUsage();
@@ -736,49 +794,48 @@ async function measureHashCase(which: HashCase, round: number, stored: string): 
   const deadline = started + settings.hashS * 1_000;
   await Promise.all(
     Array.from({ length: concurrency }, async () => {
-      while (performance.now() < deadline) {
-        await op();
-        operations++;
-      }
+      while (performance.now() < deadline && (await op())) operations++;
     }),
   );
   const wallMs = performance.now() - started;
   const cpu = process.cpuUsage(cpuBefore);
   const cpuMs = (cpu.user + cpu.system) / 1_000;
   const machineBusy = busyShare(sysBefore, systemCpuSample());
+  if (operations === 0) throw new Error(`in-process ${which}: no operation completed`);
   return {
     case: which,
     round,
     operations,
     concurrency,
     opsPerSec: (operations * 1_000) / wallMs,
-    wallMsPerOp: concurrency === 1 ? wallMs / operations : undefined,
-    cpuMsPerOp: cpuMs / operations,
+    wallUsPerOp: concurrency === 1 ? (wallMs * 1_000) / operations : undefined,
+    cpuUsPerOp: (cpuMs * 1_000) / operations,
     otherCores: machineBusy === undefined ? undefined : Math.max(0, machineBusy * cores - cpuMs / wallMs),
   };
 }
 
-async function measureHashing(
+async function measureInProcess(
   round: number,
+  cases: readonly InProcessCase[],
   stored: string,
-  into: HashMeasurement[],
+  into: InProcessMeasurement[],
   repeats: Repeat[],
 ): Promise<void> {
-  for (const which of HASH_CASES) {
-    let m = await measureHashCase(which, round, stored);
+  for (const which of cases) {
+    let m = await measureInProcessCase(which, round, stored);
     for (let attempt = 2; attempt <= settings.attempts && disturbed(m); attempt++) {
-      repeats.push({ what: `scrypt ${which}`, round, otherCores: m.otherCores ?? 0 });
+      repeats.push({ what: `in-process ${which}`, round, otherCores: m.otherCores ?? 0 });
       console.log(
-        `  round ${round} scrypt ${which} disturbed: other work took ${m.otherCores?.toFixed(2)} cores; measuring again (attempt ${attempt}/${settings.attempts})`,
+        `  round ${round} in-process ${which} disturbed: other work took ${m.otherCores?.toFixed(2)} cores; measuring again (attempt ${attempt}/${settings.attempts})`,
       );
       await delay(5_000);
-      m = await measureHashCase(which, round, stored);
+      m = await measureInProcessCase(which, round, stored);
     }
     into.push(m);
     console.log(
-      `  round ${round}/${settings.rounds} scrypt ${which.padEnd(15)} ${m.opsPerSec.toFixed(1).padStart(6)}/s` +
-        (m.wallMsPerOp === undefined ? '' : `  ${m.wallMsPerOp.toFixed(1)} ms each`) +
-        `  CPU ${m.cpuMsPerOp.toFixed(1)} ms/op` +
+      `  round ${round}/${settings.rounds} in-process ${which.padEnd(15)} ${m.opsPerSec.toFixed(1).padStart(8)}/s` +
+        (m.wallUsPerOp === undefined ? '' : `  ${formatInt(m.wallUsPerOp)} µs each`) +
+        `  CPU ${formatInt(m.cpuUsPerOp)} µs/op` +
         (m.otherCores === undefined ? '' : `  other ${m.otherCores.toFixed(2)}`),
     );
   }
@@ -832,23 +889,26 @@ function summarise(target: TargetName, op: Op, all: readonly Measurement[]): Sum
   };
 }
 
-interface HashSummary {
-  case: HashCase;
+interface InProcessSummary {
+  case: InProcessCase;
   concurrency: number;
   opsPerSec: number;
-  wallMsPerOp: number | undefined;
-  cpuMsPerOp: number;
+  wallUsPerOp: number | undefined;
+  cpuUsPerOp: number;
 }
 
-function summariseHash(which: HashCase, all: readonly HashMeasurement[]): HashSummary | undefined {
+function summariseInProcess(
+  which: InProcessCase,
+  all: readonly InProcessMeasurement[],
+): InProcessSummary | undefined {
   const runs = cleanOf(all.filter((m) => m.case === which));
   if (runs.length === 0) return undefined;
   return {
     case: which,
     concurrency: runs[0]!.concurrency,
     opsPerSec: median(runs.map((m) => m.opsPerSec)),
-    wallMsPerOp: medianOrUndefined(runs.map((m) => m.wallMsPerOp)),
-    cpuMsPerOp: median(runs.map((m) => m.cpuMsPerOp)),
+    wallUsPerOp: medianOrUndefined(runs.map((m) => m.wallUsPerOp)),
+    cpuUsPerOp: median(runs.map((m) => m.cpuUsPerOp)),
   };
 }
 
@@ -916,14 +976,21 @@ const TARGET_LABELS: Record<TargetName, string> = {
   'groundwork-postgres': 'PG',
 };
 
-const HASH_TITLES: Record<HashCase, string> = {
+const IN_PROCESS_TITLES: Record<InProcessCase, string> = {
   hash: '`hashPassword`, one at a time',
   verify: '`verifyPassword`, one at a time',
   'verify-parallel': `\`verifyPassword\`, ${settings.signInConnections} at a time`,
+  'jwt-first': '`AccessTokens.verify`, each token new (signature checked)',
+  'jwt-cached': '`AccessTokens.verify`, the same token again (cached)',
 };
 
 function formatUs(value: number | undefined): string {
   return value === undefined ? 'n/a' : formatInt(value);
+}
+
+/** µs with one decimal below 10 (a cache hit), whole above. */
+function formatSmallUs(value: number): string {
+  return value < 10 ? value.toFixed(1) : formatInt(value);
 }
 
 function formatSigned(value: number | undefined): string {
@@ -951,7 +1018,7 @@ interface Repeat {
 function report(
   summaries: readonly Summary[],
   measurements: readonly Measurement[],
-  hashMeasurements: readonly HashMeasurement[],
+  inProcessMeasurements: readonly InProcessMeasurement[],
   repeats: readonly Repeat[],
   startedAt: Date,
 ): void {
@@ -964,10 +1031,15 @@ function report(
       return o === undefined ? [] : [o];
     }),
   );
-  const hashes = HASH_CASES.flatMap((c) => {
-    const s = summariseHash(c, hashMeasurements);
-    return s === undefined ? [] : [s];
-  });
+  const inProcess = (cases: readonly InProcessCase[]) =>
+    cases.flatMap((c) => {
+      const s = summariseInProcess(c, inProcessMeasurements);
+      return s === undefined ? [] : [s];
+    });
+  const hashes = inProcess(SCRYPT_CASES);
+  const jwts = inProcess(JWT_CASES);
+  const jwtFirst = jwts.find((j) => j.case === 'jwt-first');
+  const jwtCached = jwts.find((j) => j.case === 'jwt-cached');
   const verifyOne = hashes.find((h) => h.case === 'verify');
   const verifyMany = hashes.find((h) => h.case === 'verify-parallel');
 
@@ -1009,15 +1081,26 @@ function report(
   const hashHeaders = ['case', 'per second', 'ms per hash (wall)', 'CPU ms per hash'];
   const hashAlign = ['left', 'right', 'right', 'right'] as const;
   const hashRows = hashes.map((h) => [
-    HASH_TITLES[h.case],
+    IN_PROCESS_TITLES[h.case],
     h.opsPerSec.toFixed(1),
-    h.wallMsPerOp === undefined ? '—' : h.wallMsPerOp.toFixed(1),
-    h.cpuMsPerOp.toFixed(1),
+    h.wallUsPerOp === undefined ? '—' : (h.wallUsPerOp / 1_000).toFixed(1),
+    (h.cpuUsPerOp / 1_000).toFixed(1),
+  ]);
+  const jwtHeaders = ['case', 'per second', 'µs per verification (wall)', 'CPU µs per verification'];
+  const jwtRows = jwts.map((j) => [
+    IN_PROCESS_TITLES[j.case],
+    formatInt(j.opsPerSec),
+    j.wallUsPerOp === undefined ? '—' : formatSmallUs(j.wallUsPerOp),
+    formatSmallUs(j.cpuUsPerOp),
   ]);
   console.log(
     `\n${textTable(headers, rows, align)}\n\nscrypt in this process (thread pool ${threadPool}):\n${textTable(
       hashHeaders,
       hashRows.map((r) => r.map((c) => c.replace(/`/g, ''))),
+      hashAlign,
+    )}\n\naccess-token verification in this process:\n${textTable(
+      jwtHeaders,
+      jwtRows.map((r) => r.map((c) => c.replace(/`/g, ''))),
       hashAlign,
     )}\n`,
   );
@@ -1062,7 +1145,7 @@ function report(
         scrypt: SCRYPT_PARAMS,
         threadPool,
         measurements,
-        hashMeasurements,
+        inProcessMeasurements,
         repeats,
       },
       null,
@@ -1074,9 +1157,9 @@ function report(
   const busy = measurements.flatMap((m) => (m.machineBusy === undefined ? [] : [m.machineBusy]));
   const stillDisturbed = [
     ...measurements.filter(disturbed).map((m) => `${m.op} ${m.target} round ${m.round}`),
-    ...hashMeasurements.filter(disturbed).map((m) => `scrypt ${m.case} round ${m.round}`),
+    ...inProcessMeasurements.filter(disturbed).map((m) => `in-process ${m.case} round ${m.round}`),
   ];
-  const disturbanceNote = ` A window in which other work on the machine (all busy CPU minus the server's, PostgreSQL's and wrk's; for the in-process hash, minus this process's) took more than ${OTHER_CORES_LIMIT} cores was measured again, up to ${settings.attempts} attempts: ${
+  const disturbanceNote = ` A window in which other work on the machine (all busy CPU minus the server's, PostgreSQL's and wrk's; for the in-process cases, minus this process's) took more than ${OTHER_CORES_LIMIT} cores was measured again, up to ${settings.attempts} attempts: ${
     repeats.length === 0
       ? 'none was needed in this run'
       : `${repeats.length} time(s) in this run (${repeats.map((r) => `${r.what} round ${r.round}: ${r.otherCores.toFixed(2)} cores`).join(', ')})`
@@ -1092,12 +1175,12 @@ function report(
     .map((t) => {
       const s = find(t, 'sign-in');
       if (s === undefined || s.serverCpuUsPerRequest === undefined || verifyOne === undefined) return '';
-      const share = (verifyOne.cpuMsPerOp * 1_000) / s.serverCpuUsPerRequest;
+      const share = verifyOne.cpuUsPerOp / s.serverCpuUsPerRequest;
       const ceiling =
         verifyMany === undefined
           ? ''
           : `, ${pct(s.requestsPerSec / verifyMany.opsPerSec)} of the ${verifyMany.opsPerSec.toFixed(1)}/s this process reached verifying ${verifyMany.concurrency} at a time without HTTP`;
-      return `- \`${t}\`: ${s.requestsPerSec.toFixed(1)} sign-ins/s${ceiling}; ${formatInt(s.serverCpuUsPerRequest)} µs of server CPU per sign-in, of which one \`verifyPassword\` (${formatInt(verifyOne.cpuMsPerOp * 1_000)} µs in-process) is ${pct(share)}${s.serverCores === undefined ? '' : `; the server used ${s.serverCores.toFixed(2)} cores`}.`;
+      return `- \`${t}\`: ${s.requestsPerSec.toFixed(1)} sign-ins/s${ceiling}; ${formatInt(s.serverCpuUsPerRequest)} µs of server CPU per sign-in, of which one \`verifyPassword\` (${formatInt(verifyOne.cpuUsPerOp)} µs in-process) is ${pct(share)}${s.serverCores === undefined ? '' : `; the server used ${s.serverCores.toFixed(2)} cores`}.`;
     })
     .filter((line) => line !== '')
     .join('\n');
@@ -1154,9 +1237,9 @@ overhead per request is the authenticated get's server CPU per request minus the
 - **Data:** per target, an auth collection \`${USERS}\` with ${settings.users} users (plus one more for the wrong-password check), each signed up through \`POST …/auth/sign-up\`, then signed in once for tokens and once for a cookie session, and given an API key scoped to \`${USER_ITEMS}:view\` (\`POST …/auth/keys\`, made with the user's access token); and two collections with the same fields (\`title\` text, \`n\` integer) and the same ${formatInt(settings.rows)} rows (seeded through \`POST /api/v1/batch\`), differing only in their view rule: \`${PUBLIC_ITEMS}\` (\`""\`: anyone) and \`${USER_ITEMS}\` (\`${USER_RULE}\`: any signed-in user; an anonymous caller is refused).
 - **Operations:**
   - *sign-in*: \`POST /api/v1/collections/${USERS}/auth/sign-in\` with \`{"email", "password"}\` (the right password), the ${settings.users} users in turn ([\`bench/servers/auth-sign-in.lua\`](../bench/servers/auth-sign-in.lua)), so requests in flight are for different users and the sign-in guard's per-account accounting never limits; each answers 200 with an access token, a refresh token and the user. A sign-in checks the guard (in memory), reads the user by email and their credentials, verifies the password (one scrypt), and issues a refresh-token family (one insert) and an EdDSA-signed access token;
-  - *get by id*: \`GET /api/v1/collections/{collection}/records/{id}\`, the id picked at random per request from the ${formatInt(settings.rows)} rows ([\`bench/servers/auth-get.lua\`](../bench/servers/auth-get.lua)); with no credentials on \`${PUBLIC_ITEMS}\`, or on \`${USER_ITEMS}\` with one of the ${settings.users} users' credentials (row i carries user i mod ${settings.users}'s): \`Authorization: Bearer <access token>\` (an Ed25519 signature check, with the session's status and the user record cached in the server for 5 s), \`Authorization: Bearer gwk_…\` (a SHA-256 lookup cached 5 s, then the user), or \`Cookie: ${SESSION_COOKIE}=…\` (a session row read per request, then the user). Access tokens keep their default 15-minute lifetime: before each JWT window every user's refresh token is rotated for a fresh one.
+  - *get by id*: \`GET /api/v1/collections/{collection}/records/{id}\`, the id picked at random per request from the ${formatInt(settings.rows)} rows ([\`bench/servers/auth-get.lua\`](../bench/servers/auth-get.lua)); with no credentials on \`${PUBLIC_ITEMS}\`, or on \`${USER_ITEMS}\` with one of the ${settings.users} users' credentials (row i carries user i mod ${settings.users}'s): \`Authorization: Bearer <access token>\` (the Ed25519 signature is checked on a token's first use, then the verified token is remembered by its exact text, so each use re-checks only its expiry, its key and its session's status, which is cached 5 s; then the user record, cached 5 s), \`Authorization: Bearer gwk_…\` (a SHA-256 lookup cached 5 s, then the user), or \`Cookie: ${SESSION_COOKIE}=…\` (a session row read per request, then the user). Access tokens keep their default 15-minute lifetime: before each JWT window every user's refresh token is rotated for a fresh one, so each of the ${settings.users} new tokens has its signature checked once, in the warm-up, and the measured window is the steady state of clients that reuse their token (what a first use costs is in the table of verifications below).
 - **Servers:** \`node bin/groundwork.js start --log-level warn\` with no config file (every auth and gateway setting at its default; rate limiting is off by default); SQLite: WAL, \`synchronous = NORMAL\`, file in the data dir; PostgreSQL: \`--db-url\`, pool of 10, one PostgreSQL 15 from the test harness (\`fsync=off\`).
-- **Load:** \`wrk -t${settings.threads} -c${settings.connections} -d${settings.durationS}s --latency\` for the gets and \`wrk -t${settings.threads} -c${settings.signInConnections} -d${settings.durationS}s --latency --timeout 10s\` for sign-in (each sign-in holds tens of ms of CPU; more connections would only queue), each after a ${settings.warmupS} s warm-up at the same settings. Both servers run for the whole benchmark (set up once); ${settings.rounds} round(s): the in-process hash cases, then sign-in, then the four gets in an order rotated each round, each on both targets in an order rotated each round; each figure is the median over rounds. wrk, the server under load and PostgreSQL share the machine's ${cores} cores.${busy.length > 0 ? ` All cores were ${pct(Math.min(...busy))}–${pct(Math.max(...busy))} busy during the measured windows.` : ''}${disturbanceNote}
+- **Load:** \`wrk -t${settings.threads} -c${settings.connections} -d${settings.durationS}s --latency\` for the gets and \`wrk -t${settings.threads} -c${settings.signInConnections} -d${settings.durationS}s --latency --timeout 10s\` for sign-in (each sign-in holds tens of ms of CPU; more connections would only queue), each after a ${settings.warmupS} s warm-up at the same settings. Both servers run for the whole benchmark (set up once); ${settings.rounds} round(s): the in-process cases (scrypt, then access-token verification), then sign-in, then the four gets in an order rotated each round, each on both targets in an order rotated each round; each figure is the median over rounds. wrk, the server under load and PostgreSQL share the machine's ${cores} cores.${busy.length > 0 ? ` All cores were ${pct(Math.min(...busy))}–${pct(Math.max(...busy))} busy during the measured windows.` : ''}${disturbanceNote}
 - **Checked before and after every measurement** (the run stops otherwise): a sign-in answers 200 for the right user with an access token that \`GET …/auth/me\` accepts, and a wrong password is refused with 401; each get returns three seeded rows exactly (id, title, n) with its credential, and on \`${USER_ITEMS}\` the same request without the credential is refused (401, 403 or 404); wrk saw no non-2xx answer in any window (no 429 or 423 from the sign-in guard, no 401).
 
 ${markdownTable(headers, rows, align)}
@@ -1180,11 +1263,19 @@ ${markdownTable(headers, rows, align)}
 
 ${markdownTable(hashHeaders, hashRows, hashAlign)}
 
+**Access-token verification alone, in the benchmark process** (\`AccessTokens\` from [\`src/auth/tokens/access-tokens.ts\`](../src/auth/tokens/access-tokens.ts) as the server builds it, over an in-memory Ed25519 key and an always-active session status; one at a time, up to ${settings.hashS} s or ${formatInt(JWT_FIRST_TOKENS)} new tokens per case and round, median of ${settings.rounds}):
+
+${markdownTable(jwtHeaders, jwtRows, hashAlign)}
+${
+  jwtFirst !== undefined && jwtCached !== undefined
+    ? `\nA token's first use costs ${formatInt(jwtFirst.cpuUsPerOp - jwtCached.cpuUsPerOp)} µs of CPU more than each later use (jose's signature check through WebCrypto, which Node runs on the libuv thread pool).\n`
+    : ''
+}
 **Sign-in is hash-bound:**
 
 ${signInNotes}
 
-**Auth overhead per request** (server CPU µs/req over the anonymous get — the difference of the medians in the table —, then the same difference within each round, \`*\` where either window was still disturbed by other work; and the req/s ratio):
+**Auth overhead per request** (server CPU µs/req over the anonymous get — the difference of the medians in the table —, then the same difference within each round, \`*\` where either window was still disturbed by other work; and the req/s ratio). The authenticated gets also evaluate \`${USER_ITEMS}\`' view rule (\`${USER_RULE}\`, compiled into the query), which the anonymous get skips (\`""\` lets everything through), so the overhead is authentication plus that rule:
 
 ${overheadNotes}
 
@@ -1215,7 +1306,7 @@ async function main(): Promise<void> {
   const scratchRoot = path.join(benchTmpRoot, `${NAME}-${process.pid}`);
   mkdirSync(scratchRoot, { recursive: true });
   const measurements: Measurement[] = [];
-  const hashMeasurements: HashMeasurement[] = [];
+  const inProcessMeasurements: InProcessMeasurement[] = [];
   const repeats: Repeat[] = [];
   const running: Running[] = [];
   let postgres: PostgresServer | undefined;
@@ -1241,7 +1332,11 @@ async function main(): Promise<void> {
     const stored = await hashPassword(PASSWORD);
     const getOps = GET_OPS.filter((op) => settings.ops.includes(op));
     for (let round = 1; round <= settings.rounds; round++) {
-      if (settings.ops.includes('sign-in')) await measureHashing(round, stored, hashMeasurements, repeats);
+      const cases = [
+        ...(settings.ops.includes('sign-in') ? SCRYPT_CASES : []),
+        ...(settings.ops.includes('get-jwt') ? JWT_CASES : []),
+      ];
+      await measureInProcess(round, cases, stored, inProcessMeasurements, repeats);
       // Rotating the orders spreads any drift (thermal, other work on the box) over all of them.
       const ops: Op[] = [
         ...(settings.ops.includes('sign-in') ? ['sign-in' as const] : []),
@@ -1290,7 +1385,7 @@ async function main(): Promise<void> {
     }
   }
   const summaries = settings.ops.flatMap((op) => running.map((run) => summarise(run.name, op, measurements)));
-  report(summaries, measurements, hashMeasurements, repeats, startedAt);
+  report(summaries, measurements, inProcessMeasurements, repeats, startedAt);
 }
 
 await main();
