@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { securityHeaders } from './security-headers.js';
+import { defaultSecurityHeaders, securityHeaders } from './security-headers.js';
 
 const HTML_CSP =
   "default-src 'self'; script-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'";
@@ -95,5 +95,27 @@ describe('securityHeaders', () => {
 
   it('does not use no-referrer (it would null the Origin of same-origin form POSTs)', () => {
     expect(securityHeaders({ tls: false, hstsMaxAgeS: 0 })['referrer-policy']).not.toBe('no-referrer');
+  });
+
+  it('defaultSecurityHeaders: the same headers as securityHeaders, made once per content type', () => {
+    for (const contentType of [
+      undefined,
+      '',
+      'application/json; charset=utf-8',
+      'text/html',
+      'TEXT/HTML; x=1',
+    ]) {
+      const cached = defaultSecurityHeaders(contentType);
+      expect(cached, String(contentType)).toEqual(
+        securityHeaders({
+          tls: false,
+          hstsMaxAgeS: 0,
+          ...(contentType === undefined ? {} : { contentType }),
+        }),
+      );
+      expect(defaultSecurityHeaders(contentType)).toBe(cached);
+      expect(Object.isFrozen(cached)).toBe(true);
+    }
+    expect(defaultSecurityHeaders('text/html')).not.toBe(defaultSecurityHeaders('application/json'));
   });
 });

@@ -153,6 +153,9 @@ export class ProxyRequest {
   readonly #in: ProxyInput;
   readonly #deadlineMs: number;
   #tries = 0;
+  /** The first target tried; most requests never retry, so the set below is made only for a retry. */
+  #firstTried: string | undefined;
+  /** Every target tried, once a retry needs to exclude them. */
   #tried: Set<string> | undefined;
   #current: UpstreamTry | undefined;
   /** A try has started writing the request body: it cannot be replayed any more. */
@@ -200,8 +203,15 @@ export class ProxyRequest {
       clientIp: input.clientIp,
       hashKey: input.hashKey,
       stickyCookie: input.stickyCookie,
-      exclude: this.#tried ?? NO_PARAMS_EXCLUDE,
+      exclude: this.#excluded(),
     });
+  }
+
+  #excluded(): ReadonlySet<string> {
+    if (this.#tried !== undefined) return this.#tried;
+    if (this.#firstTried === undefined) return NO_PARAMS_EXCLUDE;
+    this.#tried = new Set([this.#firstTried]);
+    return this.#tried;
   }
 
   #send(pick: TargetPick): void {
@@ -209,8 +219,9 @@ export class ProxyRequest {
     const target = pick.target;
     this.#tries++;
     if (this.#tries > 1) target.stats.retries++;
-    this.#tried ??= new Set();
-    this.#tried.add(target.id);
+    if (this.#tried !== undefined) this.#tried.add(target.id);
+    else if (this.#firstTried === undefined) this.#firstTried = target.id;
+    else this.#tried = new Set([this.#firstTried, target.id]);
     const now = Date.now();
     const attempt = new UpstreamTry(this, pick, now);
     this.#current = attempt;
