@@ -7,22 +7,33 @@
  *
  *   npx tsx bench/profile-edge.ts
  *
- * Each scenario starts one edge-only node (`node --cpu-prof bin/groundwork.js start`, the same config
- * as bench/edge-proxy.ts) in front of one `bench/servers/node-http.mjs` upstream, warms it up with
- * wrk, then measures `wrk -t1 -c64 -d10s`: the node's CPU time (user + system, from /proc) over the
- * window divided by the requests served is "CPU µs/req". On SIGTERM the node writes its
- * `.cpuprofile` (open it in Chrome DevTools); the samples inside the measured window are summed by
- * package / Groundwork file and by function, as main-thread µs per request.
+ * Each scenario starts one edge-only node (`node --cpu-prof bin/groundwork.js start`, the same
+ * config as bench/edge-proxy.ts) in front of one `bench/servers/node-http.mjs` upstream, warms it up
+ * with wrk, then measures `wrk -t1 -c64 -d10s`: the node's CPU time over the window divided by the
+ * requests served is "CPU µs/req" (user + system from /proc, and the user part alone: the system
+ * part is mostly loopback TCP in the four syscalls a proxied request needs). On SIGTERM the node
+ * writes its `.cpuprofile` (open it in Chrome DevTools); the samples inside the measured window are
+ * summed by package / Groundwork file and by function, as main-thread µs per request. Samples are
+ * wall-clock: time in `writev` and other syscalls includes waiting for the CPU on a busy machine,
+ * so read the JavaScript rows, and compare CPU µs/req between runs made side by side.
  *
- * Environment: PROFILE_SCENARIOS (gateway,raw,healthz; also `ratelimit`: the gateway route with a
- * per-client-IP sliding-window rate limit that is never reached, as bench/edge-proxy.ts's policies), PROFILE_ROUNDS (1; scenarios interleaved),
- * PROFILE_DURATION_S (10), PROFILE_WARMUP_S (3), PROFILE_CONNECTIONS (64), PROFILE_TOP (25 rows),
- * PROFILE_CPU_PROF (1; 0 measures CPU µs/req without the profiler's own cost), PROFILE_LOG_LEVEL
- * (warn; `info` writes the access log), PROFILE_ROOTS (`label=dir,…`: directories holding `bin/groundwork.js`,
- * `dist/`, `package.json` and `node_modules` to run instead of this checkout, e.g. `before=/tmp/old,
- * after=.` for a before/after comparison, each scenario run on each root in turn; no build is made
- * then), PROFILE_OUT (where profiles
- * and reports go; default `.bench-tmp/profile-edge`).
+ * Before/after comparisons: build the older revision into a directory of its own (`tsc -p
+ * tsconfig.build.json --outDir DIR/dist`, plus `DIR/bin/groundwork.js`, `DIR/package.json` and a
+ * `DIR/node_modules` link) and pass both as PROFILE_ROOTS; each scenario then runs on each root in
+ * turn, alternating the order every round.
+ *
+ * Environment:
+ * - PROFILE_SCENARIOS: `gateway,raw,healthz` (default); also `ratelimit`, the gateway route with a
+ *   per-client-IP sliding-window rate limit that is never reached (bench/edge-proxy.ts's policies).
+ * - PROFILE_ROUNDS (1), PROFILE_DURATION_S (10), PROFILE_WARMUP_S (3), PROFILE_CONNECTIONS (64),
+ *   PROFILE_TOP (25 rows per table).
+ * - PROFILE_CPU_PROF: 1 (default) profiles; 0 measures CPU µs/req without the profiler's own cost.
+ * - PROFILE_LOG_LEVEL: `warn` (default; no access line) or e.g. `info` (the access log is written).
+ * - PROFILE_ROOTS: `label=dir,…`, directories holding `bin/groundwork.js`, `dist/`, `package.json`
+ *   and `node_modules` to run instead of this checkout (no build is made then); default: this
+ *   checkout, built first, labelled `current`.
+ * - PROFILE_OUT: where profiles, `report.txt` and `window.json` (the window's clock bounds and
+ *   request count, to dig further into a profile) go; default `.bench-tmp/profile-edge`.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
