@@ -5,35 +5,19 @@
  * `CACHE_ERR_STORE_UNAVAILABLE`; `Cache` turns it into a miss on reads (fail-open) and the client
  * keeps reconnecting in the background.
  */
-import type { Redis as RedisClient, RedisOptions } from 'ioredis';
+import type { Redis as RedisClient } from 'ioredis';
 import { GroundworkError } from '../../core/errors.js';
+import { RedisConnection, type RedisConnectionOptions } from '../../core/redis-connection.js';
 import type { CacheRecord, CacheStore, CacheStoreCapabilities, CacheWrite } from '../cache-store.js';
 import { decodeValue } from '../cache-values.js';
 import { DELETE_SCRIPT, DELETE_TAG_SCRIPT, SET_SCRIPT } from './redis-cache-scripts.js';
 
-export interface RedisCacheStoreOptions {
-  /** `redis://[user:pass@]host:port[/db]`; ignored when `client` is given. Default `redis://127.0.0.1:6379`. */
-  url?: string;
-  /**
-   * An ioredis client to use instead of opening one; it is not closed by `close()`. Configure it to
-   * fail fast (`enableOfflineQueue: false`, `maxRetriesPerRequest: 0`) or reads wait for Redis
-   * instead of falling back to the loader.
-   */
-  client?: RedisClient;
+export interface RedisCacheStoreOptions extends RedisConnectionOptions {
   /**
    * Prefix of every key this store writes (the namespace: one per cache). Default `gw:cache:`.
    * For Redis Cluster, put a hash tag in it (`{gw:cache}:`) so the scripts' keys share one slot.
    */
   keyPrefix?: string;
-  /** Give up connecting after this many ms. Default 1000. */
-  connectTimeoutMs?: number;
-  /**
-   * A connection that owes replies and receives nothing for this many ms is dropped (its pending
-   * commands fail, then it reconnects): a hung Redis fails fast. Default 1000; 0 = no limit.
-   */
-  responseTimeoutMs?: number;
-  /** Send commands issued in the same tick in one write (ioredis auto-pipelining). Default true. */
-  autoPipelining?: boolean;
 }
 
 interface CacheCommands {
@@ -69,18 +53,21 @@ type Client = RedisClient & CacheCommands;
 export class RedisCacheStore implements CacheStore {
   readonly name = 'cache-redis';
   readonly capabilities: CacheStoreCapabilities = { crossProcess: true };
-  readonly #options: RedisCacheStoreOptions;
+  readonly #connection: RedisConnection<Client>;
   readonly #recordPrefix: string;
   readonly #tagPrefix: string;
-  #client: Promise<Client> | undefined;
-  /** The client once created and its first connection attempt settled: the hot path's shortcut. */
-  #ready: Client | undefined;
-  #ownsClient = false;
-  #lastError: unknown;
-  #closed = false;
 
   constructor(options: RedisCacheStoreOptions = {}) {
-    this.#options = options;
+    this.#connection = new RedisConnection<Client>(options, {
+      what: 'cache store',
+      unavailable,
+      // Fixed script names: the scripts never change, so stores sharing a client define the same ones.
+      define: (client) => {
+        client.defineCommand('groundworkCacheSet', { numberOfKeys: 1, lua: SET_SCRIPT });
+        client.defineCommand('groundworkCacheDelete', { numberOfKeys: 1, lua: DELETE_SCRIPT });
+        client.defineCommand('groundworkCacheDeleteTag', { numberOfKeys: 1, lua: DELETE_TAG_SCRIPT });
+      },
+    });
     const prefix = options.keyPrefix ?? 'gw:cache:';
     this.#recordPrefix = `${prefix}k:`;
     this.#tagPrefix = `${prefix}t:`;
@@ -100,25 +87,17 @@ export class RedisCacheStore implements CacheStore {
    * Connects (loading ioredis). Rejects when Redis cannot be reached, but keeps retrying in the
    * background, so a caller may go on degraded (reads fall back to loaders). Operations call it.
    */
-  async start(): Promise<void> {
-    const client = await this.#connect();
-    if (client.status !== 'ready') {
-      throw unavailable(this.#lastError, 'Cannot connect to the cache store (Redis).');
-    }
+  start(): Promise<void> {
+    return this.#connection.start();
   }
 
   /** Readiness: undefined when Redis answers PING, else the reason. */
-  async check(): Promise<string | undefined> {
-    try {
-      await (await this.#connect()).ping();
-      return undefined;
-    } catch (error) {
-      return `cache store (Redis): ${(error as Error).message}`;
-    }
+  check(): Promise<string | undefined> {
+    return this.#connection.check();
   }
 
   async get(key: string, nowMs: number): Promise<CacheRecord | undefined> {
-    const client = this.#ready ?? (await this.#connect());
+    const client = this.#connection.ready ?? (await this.#connection.client());
     let reply: (string | null)[];
     try {
       reply = await client.hmget(this.#recordPrefix + key, 'm', 'v');
@@ -140,7 +119,7 @@ export class RedisCacheStore implements CacheStore {
   }
 
   async set(key: string, write: CacheWrite, nowMs: number): Promise<boolean> {
-    const client = this.#ready ?? (await this.#connect());
+    const client = this.#connection.ready ?? (await this.#connection.client());
     const meta = `${write.storedAtMs} ${write.freshUntilMs} ${write.staleUntilMs}`;
     const px = Math.max(1, write.staleUntilMs - nowMs);
     try {
@@ -160,7 +139,7 @@ export class RedisCacheStore implements CacheStore {
   }
 
   async delete(key: string): Promise<boolean> {
-    const client = this.#ready ?? (await this.#connect());
+    const client = this.#connection.ready ?? (await this.#connection.client());
     try {
       return (await client.groundworkCacheDelete(this.#recordPrefix + key, this.#tagPrefix, key)) > 0;
     } catch (error) {
@@ -173,7 +152,7 @@ export class RedisCacheStore implements CacheStore {
    * key). Keep tags narrow enough (per collection, per record) for that to stay short.
    */
   async deleteByTag(tag: string): Promise<number> {
-    const client = this.#ready ?? (await this.#connect());
+    const client = this.#connection.ready ?? (await this.#connection.client());
     try {
       return await client.groundworkCacheDeleteTag(
         this.#tagPrefix + tag,
@@ -186,75 +165,9 @@ export class RedisCacheStore implements CacheStore {
     }
   }
 
-  async close(): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
-    this.#ready = undefined;
-    if (this.#client === undefined || !this.#ownsClient) return;
-    const client = await this.#client.catch(() => undefined);
-    if (client === undefined) return;
-    if (client.status === 'ready') {
-      await client.quit().catch(() => client.disconnect());
-    } else {
-      client.disconnect();
-    }
+  close(): Promise<void> {
+    return this.#connection.close();
   }
-
-  #connect(): Promise<Client> {
-    if (this.#closed) return Promise.reject(unavailable(undefined, 'The cache store is closed.'));
-    this.#client ??= this.#createClient();
-    return this.#client;
-  }
-
-  async #createClient(): Promise<Client> {
-    let client = this.#options.client;
-    if (client === undefined) {
-      const { Redis } = await import('ioredis');
-      const response = this.#options.responseTimeoutMs ?? 1_000;
-      const options: RedisOptions = {
-        connectTimeout: this.#options.connectTimeoutMs ?? 1_000,
-        // Fail fast instead of queueing: a read that waits for Redis is worse than one that loads.
-        enableOfflineQueue: false,
-        maxRetriesPerRequest: 0,
-        retryStrategy: (times) => Math.min(times * 100, 1_000),
-        enableAutoPipelining: this.#options.autoPipelining ?? true,
-        ...(response > 0 ? { socketTimeout: response } : {}),
-      };
-      client = new Redis(this.#options.url ?? 'redis://127.0.0.1:6379', options);
-      this.#ownsClient = true;
-      // Errors surface through the failed commands; without a listener ioredis would print each one.
-      client.on('error', (error: unknown) => {
-        this.#lastError = error;
-      });
-    }
-    // Fixed script names: the scripts never change, so stores sharing a client define the same ones.
-    client.defineCommand('groundworkCacheSet', { numberOfKeys: 1, lua: SET_SCRIPT });
-    client.defineCommand('groundworkCacheDelete', { numberOfKeys: 1, lua: DELETE_SCRIPT });
-    client.defineCommand('groundworkCacheDeleteTag', { numberOfKeys: 1, lua: DELETE_TAG_SCRIPT });
-    // Without an offline queue, commands sent before the connection is up fail: wait for the first
-    // attempt to settle (either way) so the first operations after start-up are answered.
-    await settled(client);
-    if (!this.#closed) this.#ready = client as Client;
-    return client as Client;
-  }
-}
-
-/** Resolves once the client is ready or its connection attempt has failed. */
-function settled(client: RedisClient): Promise<void> {
-  if (client.status === 'ready' || client.status === 'end') return Promise.resolve();
-  // A caller's client made with lazyConnect waits for a first command: connect it now.
-  if (client.status === 'wait') client.connect().catch(() => {});
-  return new Promise<void>((resolve) => {
-    const done = (): void => {
-      client.off('ready', done);
-      client.off('error', done);
-      client.off('end', done);
-      resolve();
-    };
-    client.once('ready', done);
-    client.once('error', done);
-    client.once('end', done);
-  });
 }
 
 function unavailable(cause: unknown, detail = 'The cache store (Redis) did not answer.'): GroundworkError {

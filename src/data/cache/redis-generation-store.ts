@@ -9,8 +9,9 @@
  * timeout): a read that cannot get its generations falls back to the database, and a write's bump
  * is retried by `RecordCache`. ioredis is imported when the store starts.
  */
-import type { Redis as RedisClient, RedisOptions } from 'ioredis';
+import type { Redis as RedisClient } from 'ioredis';
 import { GroundworkError } from '../../core/errors.js';
+import { RedisConnection, type RedisConnectionOptions } from '../../core/redis-connection.js';
 import type { GenerationStore } from './generations.js';
 
 /** A counter's first value: Redis's clock in µs, as a decimal string (INCR parses it). */
@@ -46,14 +47,11 @@ end
 return out
 `;
 
-export interface RedisGenerationStoreOptions {
+export interface RedisGenerationStoreOptions
+  extends Pick<RedisConnectionOptions, 'connectTimeoutMs' | 'responseTimeoutMs'> {
   url: string;
   /** Prefix of the counters' keys. Default `gw:`. */
   keyPrefix?: string;
-  /** Give up a connection attempt after this many ms. Default 1000. */
-  connectTimeoutMs?: number;
-  /** Drop a connection that owes replies and is silent this long, ms. Default 1000. */
-  responseTimeoutMs?: number;
 }
 
 interface Commands {
@@ -66,14 +64,19 @@ type Client = RedisClient & Commands;
 export class RedisGenerationStore implements GenerationStore {
   readonly name = 'cache-generations';
   readonly shared = true;
-  readonly #options: RedisGenerationStoreOptions;
+  readonly #connection: RedisConnection<Client>;
   readonly #prefix: string;
-  #client: Promise<Client> | undefined;
-  #lastError: unknown;
-  #closed = false;
 
   constructor(options: RedisGenerationStoreOptions) {
-    this.#options = options;
+    this.#connection = new RedisConnection<Client>(options, {
+      what: 'cache generation store',
+      unavailable,
+      connectionName: 'groundwork-cache-generations',
+      define: (client) => {
+        client.defineCommand('groundworkGenerationRead', { lua: READ_SCRIPT });
+        client.defineCommand('groundworkGenerationBump', { lua: BUMP_SCRIPT });
+      },
+    });
     this.#prefix = `${options.keyPrefix ?? 'gw:'}gen:`;
   }
 
@@ -83,23 +86,16 @@ export class RedisGenerationStore implements GenerationStore {
   }
 
   /** Connects; rejects when Redis cannot be reached (ioredis keeps retrying in the background). */
-  async start(): Promise<void> {
-    const client = await this.#connect();
-    if (client.status !== 'ready')
-      throw unavailable(this.#lastError, 'Cannot connect to Redis (generations).');
+  start(): Promise<void> {
+    return this.#connection.start();
   }
 
-  async close(): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
-    const client = await this.#client?.catch(() => undefined);
-    if (client === undefined) return;
-    if (client.status === 'ready') await client.quit().catch(() => client.disconnect());
-    else client.disconnect();
+  close(): Promise<void> {
+    return this.#connection.close();
   }
 
   async read(collections: readonly string[]): Promise<number[]> {
-    const client = await this.#connect();
+    const client = await this.#connection.client();
     try {
       const keys = collections.map((name) => this.#prefix + name);
       return (await client.groundworkGenerationRead(keys.length, ...keys)).map(Number);
@@ -109,52 +105,13 @@ export class RedisGenerationStore implements GenerationStore {
   }
 
   async bump(collections: readonly string[]): Promise<number[]> {
-    const client = await this.#connect();
+    const client = await this.#connection.client();
     try {
       const keys = collections.map((name) => this.#prefix + name);
       return (await client.groundworkGenerationBump(keys.length, ...keys)).map(Number);
     } catch (error) {
       throw unavailable(error);
     }
-  }
-
-  #connect(): Promise<Client> {
-    if (this.#closed) return Promise.reject(unavailable(undefined, 'The generation store is closed.'));
-    this.#client ??= this.#create();
-    return this.#client;
-  }
-
-  async #create(): Promise<Client> {
-    const { Redis } = await import('ioredis');
-    const responseTimeout = this.#options.responseTimeoutMs ?? 1_000;
-    const options: RedisOptions = {
-      connectTimeout: this.#options.connectTimeoutMs ?? 1_000,
-      enableOfflineQueue: false,
-      maxRetriesPerRequest: 0,
-      retryStrategy: (times) => Math.min(times * 100, 1_000),
-      enableAutoPipelining: true,
-      connectionName: 'groundwork-cache-generations',
-      ...(responseTimeout > 0 ? { socketTimeout: responseTimeout } : {}),
-    };
-    const client = new Redis(this.#options.url, options);
-    client.on('error', (error: unknown) => {
-      this.#lastError = error;
-    });
-    client.defineCommand('groundworkGenerationRead', { lua: READ_SCRIPT });
-    client.defineCommand('groundworkGenerationBump', { lua: BUMP_SCRIPT });
-    // Without an offline queue, commands sent before the first connection fail: wait for it (either way).
-    await new Promise<void>((resolve) => {
-      const done = (): void => {
-        client.off('ready', done);
-        client.off('error', done);
-        client.off('end', done);
-        resolve();
-      };
-      client.once('ready', done);
-      client.once('error', done);
-      client.once('end', done);
-    });
-    return client as Client;
   }
 }
 

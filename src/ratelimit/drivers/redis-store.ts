@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
-import type { Redis as RedisClient, RedisOptions } from 'ioredis';
+import type { Redis as RedisClient } from 'ioredis';
 import { GroundworkError } from '../../core/errors.js';
 import type { Component } from '../../core/lifecycle.js';
+import { RedisConnection, type RedisConnectionOptions } from '../../core/redis-connection.js';
 import { policyTag } from '../rate-limit-policy.js';
 import type {
   RateLimitDecision,
@@ -11,31 +12,14 @@ import type {
 } from '../rate-limit-store.js';
 import { ALGORITHM_CODES, ALGORITHM_LUA, MULTI_POLICY_SCRIPT, singlePolicyScript } from './redis-scripts.js';
 
-export interface RedisRateLimitStoreOptions {
-  /** `redis://[user:pass@]host:port[/db]`; ignored when `client` is given. Default `redis://127.0.0.1:6379`. */
-  url?: string;
-  /**
-   * An ioredis client to use instead of opening one; it is not closed by `close()`. Configure it to
-   * fail fast (`enableOfflineQueue: false`, `maxRetriesPerRequest: 0`) or fail-open/closed waits.
-   */
-  client?: RedisClient;
+export interface RedisRateLimitStoreOptions extends RedisConnectionOptions {
   /** Prefix of every key this store writes. Default `gw:rl:`. */
   keyPrefix?: string;
-  /** Give up connecting after this many ms. Default 1000. */
-  connectTimeoutMs?: number;
-  /**
-   * A connection that owes replies and receives nothing for this many ms is dropped (its pending
-   * takes fail, then it reconnects): a hung or partitioned Redis fails fast. One timer per
-   * connection, not per command. Default 1000; 0 = no limit.
-   */
-  responseTimeoutMs?: number;
   /**
    * Added to every key's expiry (ms): keys outlive the moment their state stops mattering by this
    * much, so clock skew between nodes never drops live state early. Default 1000.
    */
   expirySlackMs?: number;
-  /** Send commands issued in the same tick in one write (ioredis auto-pipelining). Default true. */
-  autoPipelining?: boolean;
 }
 
 type ScriptCommand = (...args: (string | number)[]) => Promise<unknown>;
@@ -47,24 +31,6 @@ function unavailable(
   detail = 'The rate-limit store (Redis) did not answer.',
 ): GroundworkError {
   return new GroundworkError('RATELIMIT_ERR_STORE_UNAVAILABLE', { detail, cause });
-}
-
-/** Resolves once the client is ready or its connection attempt has failed. */
-function settled(client: RedisClient): Promise<void> {
-  if (client.status === 'ready' || client.status === 'end') return Promise.resolve();
-  // A caller's client made with lazyConnect waits for a first command: connect it now.
-  if (client.status === 'wait') client.connect().catch(() => {});
-  return new Promise<void>((resolve) => {
-    const done = (): void => {
-      client.off('ready', done);
-      client.off('error', done);
-      client.off('end', done);
-      resolve();
-    };
-    client.once('ready', done);
-    client.once('error', done);
-    client.once('end', done);
-  });
 }
 
 /** Reads decision `i` of a script reply: 4 little-endian doubles per policy (see redis-scripts.ts). */
@@ -109,20 +75,18 @@ function small(value: number): number {
 export class RedisRateLimitStore implements RateLimitStore, Component {
   readonly name = 'ratelimit-redis';
   readonly capabilities: RateLimitStoreCapabilities = { crossProcess: true };
-  readonly #options: RedisRateLimitStoreOptions;
+  readonly #connection: RedisConnection;
   readonly #prefix: string;
   readonly #slack: number;
-  #client: Promise<RedisClient> | undefined;
-  /** The client once created and its first connection attempt settled: the hot path's shortcut. */
-  #ready: RedisClient | undefined;
-  #ownsClient = false;
   readonly #commandByTag = new Map<string, string>();
   readonly #commandByPolicy = new WeakMap<RateLimitPolicy, string>();
-  #lastError: unknown;
-  #closed = false;
 
   constructor(options: RedisRateLimitStoreOptions = {}) {
-    this.#options = options;
+    this.#connection = new RedisConnection(options, {
+      what: 'rate-limit store',
+      unavailable,
+      define: (client) => client.defineCommand(MULTI_COMMAND, { lua: MULTI_POLICY_SCRIPT }),
+    });
     this.#prefix = options.keyPrefix ?? 'gw:rl:';
     this.#slack = options.expirySlackMs ?? 1_000;
   }
@@ -131,21 +95,13 @@ export class RedisRateLimitStore implements RateLimitStore, Component {
    * Connects (loading ioredis). Rejects when Redis cannot be reached, but keeps retrying in the
    * background, so a caller may go on in a degraded mode. Takes call it implicitly.
    */
-  async start(): Promise<void> {
-    const client = await this.#connect();
-    if (client.status !== 'ready') {
-      throw unavailable(this.#lastError, 'Cannot connect to the rate-limit store (Redis).');
-    }
+  start(): Promise<void> {
+    return this.#connection.start();
   }
 
   /** Readiness: undefined when Redis answers PING, else the reason. */
-  async check(): Promise<string | undefined> {
-    try {
-      await (await this.#connect()).ping();
-      return undefined;
-    } catch (error) {
-      return `rate-limit store (Redis): ${(error as Error).message}`;
-    }
+  check(): Promise<string | undefined> {
+    return this.#connection.check();
   }
 
   /** Keys of one (key, policy): the state and the log's running sum. */
@@ -155,8 +111,9 @@ export class RedisRateLimitStore implements RateLimitStore, Component {
   }
 
   take(key: string, cost: number, nowMs: number, policy: RateLimitPolicy): Promise<RateLimitDecision> {
-    const client = this.#ready;
-    if (client === undefined) return this.#connect().then(() => this.take(key, cost, nowMs, policy));
+    const client = this.#connection.ready;
+    if (client === undefined)
+      return this.#connection.client().then(() => this.take(key, cost, nowMs, policy));
     const base = `${this.#prefix}{${key}}:${policyTag(policy)}`;
     const run = (client as unknown as Record<string, ScriptCommand>)[this.#commandFor(client, policy)]!;
     const reply =
@@ -200,7 +157,7 @@ export class RedisRateLimitStore implements RateLimitStore, Component {
     policies: readonly RateLimitPolicy[],
   ): Promise<RateLimitDecision[]> {
     if (policies.length === 1) return [await this.take(key, cost, nowMs, policies[0]!)];
-    const client = await this.#connect();
+    const client = await this.#connection.client();
     const keys = policies.flatMap((policy) => this.keysFor(key, policy));
     const args = policies.flatMap((p) => [ALGORITHM_CODES[p.algorithm], p.limit, p.windowMs]);
     const run = (client as unknown as Record<string, ScriptCommand>)[`${MULTI_COMMAND}Buffer`]!;
@@ -213,53 +170,7 @@ export class RedisRateLimitStore implements RateLimitStore, Component {
     return policies.map((policy, i) => toDecision(reply, policy.limit, i, policies.length));
   }
 
-  async close(): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
-    this.#ready = undefined;
-    if (this.#client === undefined || !this.#ownsClient) return;
-    const client = await this.#client.catch(() => undefined);
-    if (client === undefined) return;
-    if (client.status === 'ready') {
-      await client.quit().catch(() => client.disconnect());
-    } else {
-      client.disconnect();
-    }
-  }
-
-  #connect(): Promise<RedisClient> {
-    if (this.#closed) return Promise.reject(unavailable(undefined, 'The rate-limit store is closed.'));
-    this.#client ??= this.#createClient();
-    return this.#client;
-  }
-
-  async #createClient(): Promise<RedisClient> {
-    let client = this.#options.client;
-    if (client === undefined) {
-      const { Redis } = await import('ioredis');
-      const response = this.#options.responseTimeoutMs ?? 1_000;
-      const options: RedisOptions = {
-        connectTimeout: this.#options.connectTimeoutMs ?? 1_000,
-        // Fail fast instead of queueing: a decision that waits for Redis is worse than a degraded one.
-        enableOfflineQueue: false,
-        maxRetriesPerRequest: 0,
-        // Reconnect quickly (≤ 1 s apart) so limits come back soon after Redis does.
-        retryStrategy: (times) => Math.min(times * 100, 1_000),
-        enableAutoPipelining: this.#options.autoPipelining ?? true,
-        ...(response > 0 ? { socketTimeout: response } : {}),
-      };
-      client = new Redis(this.#options.url ?? 'redis://127.0.0.1:6379', options);
-      this.#ownsClient = true;
-      // Errors surface through the failed commands; without a listener ioredis would print each one.
-      client.on('error', (error: unknown) => {
-        this.#lastError = error;
-      });
-    }
-    client.defineCommand(MULTI_COMMAND, { lua: MULTI_POLICY_SCRIPT });
-    // Without an offline queue, commands sent before the connection is up fail: wait for the first
-    // attempt to settle (either way) so the first takes after start-up are decided.
-    await settled(client);
-    if (!this.#closed) this.#ready = client;
-    return client;
+  close(): Promise<void> {
+    return this.#connection.close();
   }
 }
