@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { Kysely } from 'kysely';
+import { ExpiringMap } from '../core/expiring-map.js';
 import { newRecordId } from '../data/records/record-id.js';
 import type { AnyDb, Database } from '../db/database.js';
 
@@ -45,7 +46,7 @@ export class ApiKeys {
   readonly #db: Kysely<AnyDb>;
   readonly #touched = new Map<string, number>();
   /** SHA-256 of a valid key → its record, until a deadline (valid keys only: misses always ask). */
-  readonly #verified = new Map<string, { record: ApiKeyRecord; untilMs: number }>();
+  readonly #verified = new ExpiringMap<string, ApiKeyRecord>(VERIFIED_KEY_CACHE_SIZE);
 
   constructor(database: Database) {
     this.#db = database.kysely as Kysely<AnyDb>;
@@ -95,8 +96,8 @@ export class ApiKeys {
   async verify(key: string, nowMs = Date.now()): Promise<ApiKeyRecord | undefined> {
     if (!KEY_PATTERN.test(key)) return undefined;
     const hash = hashApiKey(key);
-    const cached = this.#verified.get(hash);
-    if (cached && cached.untilMs > nowMs && !expired(cached.record, nowMs)) return cached.record;
+    const cached = this.#verified.get(hash, nowMs);
+    if (cached && !expired(cached, nowMs)) return cached;
     const row = await this.#db
       .selectFrom('_gw_api_keys')
       .selectAll()
@@ -105,8 +106,7 @@ export class ApiKeys {
     if (!row || row.revoked_at !== null) return undefined;
     const record = toRecord(row);
     if (expired(record, nowMs)) return undefined;
-    if (this.#verified.size >= VERIFIED_KEY_CACHE_SIZE) this.#verified.clear();
-    this.#verified.set(hash, { record, untilMs: nowMs + VERIFIED_KEY_TTL_MS });
+    this.#verified.set(hash, record, nowMs + VERIFIED_KEY_TTL_MS);
     const last = this.#touched.get(record.id) ?? 0;
     if (nowMs - last >= TOUCH_INTERVAL_MS) {
       this.#touched.set(record.id, nowMs);
@@ -129,7 +129,7 @@ export class ApiKeys {
 
   /** Revokes a key (only if `owner` owns it, when given); false when there was nothing to revoke. */
   async revoke(id: string, owner?: { collection: string; id: string }): Promise<boolean> {
-    for (const [hash, entry] of this.#verified) if (entry.record.id === id) this.#verified.delete(hash);
+    this.#verified.deleteWhere((record) => record.id === id);
     let query = this.#db
       .updateTable('_gw_api_keys')
       .set({ revoked_at: new Date().toISOString() })
@@ -143,9 +143,9 @@ export class ApiKeys {
 
   /** Revokes every key a user owns (user disabled or deleted); `db` may be a transaction. */
   async revokeAllForUser(collection: string, userId: string, db: Kysely<AnyDb> = this.#db): Promise<number> {
-    for (const [hash, entry] of this.#verified)
-      if (entry.record.owner?.collection === collection && entry.record.owner.id === userId)
-        this.#verified.delete(hash);
+    this.#verified.deleteWhere(
+      (record) => record.owner?.collection === collection && record.owner.id === userId,
+    );
     const result = await db
       .updateTable('_gw_api_keys')
       .set({ revoked_at: new Date().toISOString() })

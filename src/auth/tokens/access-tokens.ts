@@ -1,6 +1,7 @@
 import { type KeyObject, randomBytes } from 'node:crypto';
 import { errors as jose, jwtVerify, SignJWT } from 'jose';
 import { GroundworkError } from '../../core/errors.js';
+import { ExpiringMap } from '../../core/expiring-map.js';
 import { SIGNING_ALG, type SigningKey } from './signing-keys.js';
 
 /**
@@ -156,7 +157,9 @@ export class AccessTokens {
    * token on every request for its lifetime, so the signature (WebCrypto, a thread-pool round trip)
    * is checked once. A hit still checks expiry, that the key is still published, and the session.
    */
-  readonly #verified = new Map<string, { claims: AccessTokenClaims; exp: number; kid: string }>();
+  readonly #verified = new ExpiringMap<string, { claims: AccessTokenClaims; kid: string }>(
+    VERIFIED_CACHE_SIZE,
+  );
 
   constructor(keys: AccessTokenKeys, options: AccessTokensOptions) {
     this.#keys = keys;
@@ -234,12 +237,12 @@ export class AccessTokens {
     if (typeof token !== 'string') throw new TokenRejection('malformed', 'not a string');
     if (token.length > MAX_ACCESS_TOKEN_LENGTH) throw new TokenRejection('too-long');
     const nowMs = this.#clock();
-    const cached = this.#verified.get(token);
+    // Kept until the token's expiry (plus the clock tolerance): past it, the entry is gone.
+    const cached = this.#verified.get(token, nowMs);
     if (cached) {
-      // The exact bytes were verified before: only the time-bound checks and the key's and the
-      // session's standing can have changed since.
+      // The exact bytes were verified before: only the key's and the session's standing can have
+      // changed since.
       if (
-        cached.exp * 1000 + this.clockToleranceMs > nowMs &&
         (await this.#keys.verificationKey(cached.kid)) !== undefined &&
         (await this.#sessions.isFamilyActive(cached.claims.sid))
       )
@@ -247,8 +250,7 @@ export class AccessTokens {
       this.#verified.delete(token);
     }
     const claims = await this.#verifyFully(token);
-    if (this.#verified.size >= VERIFIED_CACHE_SIZE) this.#verified.clear();
-    this.#verified.set(token, { claims, exp: claims.exp, kid: kidOf(token) });
+    this.#verified.set(token, { claims, kid: kidOf(token) }, claims.exp * 1000 + this.clockToleranceMs);
     return claims;
   }
 

@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { Kysely, Transaction } from 'kysely';
 import { GroundworkError } from '../../core/errors.js';
+import { ExpiringMap } from '../../core/expiring-map.js';
 import { newRecordId } from '../../data/records/record-id.js';
 import type { AnyDb, Database } from '../../db/database.js';
 import { type SessionStatus, TokenRejection, type TokenRejectionReason } from './access-tokens.js';
@@ -94,7 +95,9 @@ export class RefreshTokens implements SessionStatus {
   readonly #db: Kysely<AnyDb>;
   readonly #clock: () => number;
   /** familyId → whether it was active, until a deadline. */
-  readonly #status = new Map<string, { active: boolean; familyExpiresAtMs: number; untilMs: number }>();
+  readonly #status = new ExpiringMap<string, { active: boolean; familyExpiresAtMs: number }>(
+    STATUS_CACHE_SIZE,
+  );
 
   constructor(database: Database, options: RefreshTokensOptions = {}) {
     this.#database = database;
@@ -250,8 +253,8 @@ export class RefreshTokens implements SessionStatus {
     if (typeof familyId !== 'string' || familyId === '' || familyId.length > MAX_FAMILY_ID_LENGTH)
       return false;
     const nowMs = this.#clock();
-    const cached = this.#status.get(familyId);
-    if (cached && cached.untilMs > nowMs) return cached.active && cached.familyExpiresAtMs > nowMs;
+    const cached = this.#status.get(familyId, nowMs);
+    if (cached) return cached.active && cached.familyExpiresAtMs > nowMs;
     const row = await this.#db
       .selectFrom(REFRESH_TOKENS_TABLE)
       .select((eb) => [
@@ -263,8 +266,7 @@ export class RefreshTokens implements SessionStatus {
     const familyExpiresAtMs = row?.family_expires_at == null ? 0 : Number(row.family_expires_at);
     const active = familyExpiresAtMs > 0 && Number(row?.revoked ?? 0) === 0;
     if (this.statusCacheMs > 0) {
-      if (this.#status.size >= STATUS_CACHE_SIZE) this.#status.clear();
-      this.#status.set(familyId, { active, familyExpiresAtMs, untilMs: nowMs + this.statusCacheMs });
+      this.#status.set(familyId, { active, familyExpiresAtMs }, nowMs + this.statusCacheMs);
     }
     return active && familyExpiresAtMs > nowMs;
   }

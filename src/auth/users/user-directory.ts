@@ -1,4 +1,5 @@
 import type { Kysely } from 'kysely';
+import { ExpiringMap } from '../../core/expiring-map.js';
 import { isAuthCollection } from '../../data/collections/auth-collection.js';
 import type { CollectionRegistry } from '../../data/collections/collection-registry.js';
 import type { Outbox } from '../../data/outbox/outbox.js';
@@ -26,7 +27,8 @@ export class UserDirectory {
   readonly #registry: CollectionRegistry;
   readonly #credentials: Credentials;
   readonly #ttlMs: number;
-  readonly #cache = new Map<string, { user: DirectoryUser | undefined; untilMs: number }>();
+  /** `collection/id` → the user (or undefined: known to be gone), until a deadline. */
+  readonly #cache = new ExpiringMap<string, { user: DirectoryUser | undefined }>(MAX_ENTRIES);
 
   constructor(deps: {
     database: Database;
@@ -47,11 +49,10 @@ export class UserDirectory {
   /** The user, or undefined when the collection is not an auth collection or the user is gone. */
   async get(collection: string, id: string, nowMs = Date.now()): Promise<DirectoryUser | undefined> {
     const key = `${collection}/${id}`;
-    const cached = this.#cache.get(key);
-    if (cached && cached.untilMs > nowMs) return cached.user;
+    const cached = this.#cache.get(key, nowMs);
+    if (cached) return cached.user;
     const user = await this.load(collection, id);
-    if (this.#cache.size >= MAX_ENTRIES) this.#cache.clear();
-    this.#cache.set(key, { user, untilMs: nowMs + this.#ttlMs });
+    this.#cache.set(key, { user }, nowMs + this.#ttlMs);
     return user;
   }
 
