@@ -1,6 +1,5 @@
 import { execFileSync } from 'node:child_process';
 import { accessSync, constants, readdirSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { delimiter, join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 
@@ -92,34 +91,12 @@ export function engineAvailable(engine: Engine): boolean {
   return false;
 }
 
-const PORT_MIN = 15_000;
-const PORT_MAX = 32_000;
-
-function tryBind(port: number): Promise<boolean> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', (error: NodeJS.ErrnoException) => {
-      if (error.code === 'EADDRINUSE' || error.code === 'EACCES') resolve(false);
-      else reject(error);
-    });
-    server.listen({ port, host: '127.0.0.1', exclusive: true }, () => {
-      server.close(() => resolve(true));
-    });
-  });
-}
-
 /**
- * A random port in 15000–32000 (below the kernel's ephemeral range, so outgoing connections cannot
- * take it) that can be bound on 127.0.0.1 right now. Another process may still take it before the
- * engine binds it: the engine starters retry on a bind failure.
+ * A port in 20000–32767 (below the kernel's ephemeral range) that can be bound on 127.0.0.1 right
+ * now: the platform's own picker. Another process may still take it before the engine binds it:
+ * the engine starters retry on a bind failure.
  */
-export async function freePort(): Promise<number> {
-  for (let attempt = 0; attempt < 100; attempt++) {
-    const port = PORT_MIN + Math.floor(Math.random() * (PORT_MAX - PORT_MIN + 1));
-    if (await tryBind(port)) return port;
-  }
-  throw new Error(`freePort: no bindable port found in ${PORT_MIN}-${PORT_MAX} after 100 attempts`);
-}
+export { freePort } from '../../src/net/free-port.js';
 
 const EXPIRED = Symbol('expired');
 
