@@ -5,12 +5,12 @@ import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import { findBinary, freePort, waitFor } from './engines.js';
+import { findBinary } from './engines.js';
+import { launchOnFreePort, launchUntilReady } from './launch.js';
 import {
   exited,
   forgetTempDir,
   hasExited,
-  logSize,
   spawnEngine,
   stopChild,
   tailFile,
@@ -134,8 +134,6 @@ function requireBinary(name: string): string {
   return path;
 }
 
-class EarlyExit extends Error {}
-
 /**
  * Starts a private PostgreSQL (initdb into a new temp dir, then the postmaster directly), ready to
  * accept queries as user `postgres` when the promise resolves.
@@ -183,52 +181,33 @@ export async function startPostgres(options: StartPostgresOptions = {}): Promise
 
   const url = (database = 'postgres'): string => `postgres://postgres@${HOST}:${port}/${database}`;
 
-  const launch = async (): Promise<ChildProcess> => {
-    const logStart = logSize(logFile);
-    const newLog = (): string => tailFile(logFile, 30, logStart);
-    const settings = SERVER_SETTINGS.flatMap((setting) => ['-c', setting]);
-    // SIGQUIT (immediate shutdown) from the exit hook makes the postmaster end its backends too.
-    const proc = spawnEngine(postgres, ['-D', dataDir, '-p', String(port), '-k', dir, ...settings], {
-      ...spawnOptions,
-      exitSignal: 'SIGQUIT',
+  const launch = (): Promise<ChildProcess> =>
+    launchUntilReady({
+      // SIGQUIT (immediate shutdown) from the exit hook makes the postmaster end its backends too.
+      spawn: () =>
+        spawnEngine(
+          postgres,
+          ['-D', dataDir, '-p', String(port), '-k', dir, ...SERVER_SETTINGS.flatMap((s) => ['-c', s])],
+          { ...spawnOptions, exitSignal: 'SIGQUIT' },
+        ),
+      ready: () => answersQuery(url()),
+      name: 'postgres',
+      logFile,
+      stopSignal: 'SIGQUIT',
+      what: `PostgreSQL on port ${port} to accept queries`,
+      timeoutMs: READY_TIMEOUT_MS,
     });
-    try {
-      await waitFor(
-        async () => {
-          // Racing the exit: a dead server is reported at once, not after a connect timeout.
-          const ready = await Promise.race([answersQuery(url()), exited(proc).then(() => false)]);
-          if (hasExited(proc)) {
-            throw new EarlyExit(
-              `postgres exited during startup (${proc.exitCode ?? proc.signalCode}):\n${newLog()}`,
-            );
-          }
-          return ready;
-        },
-        { timeoutMs: READY_TIMEOUT_MS, what: `PostgreSQL on port ${port} to accept queries` },
-      );
-    } catch (error) {
-      await stopChild(proc, 'SIGQUIT', 2_000);
-      if (error instanceof EarlyExit) throw error;
-      throw new Error(`${(error as Error).message}; log tail:\n${newLog()}`, {
-        cause: error,
-      });
-    }
-    return proc;
-  };
 
   try {
-    for (let attempt = 1; ; attempt++) {
-      if (options.port === undefined) port = await freePort();
-      try {
-        child = await launch();
-        break;
-      } catch (error) {
-        // freePort() cannot reserve the port: someone may bind it first. Retry on a new one.
-        const lostRace =
-          error instanceof EarlyExit && /could not bind|Address already in use/.test(error.message);
-        if (!lostRace || options.port !== undefined || attempt >= BIND_ATTEMPTS) throw error;
-      }
-    }
+    child = await launchOnFreePort(
+      options.port,
+      (free) => {
+        port = free;
+      },
+      launch,
+      /could not bind|Address already in use/,
+      BIND_ATTEMPTS,
+    );
   } catch (error) {
     forgetTempDir(dir);
     await rm(dir, { recursive: true, force: true });

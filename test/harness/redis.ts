@@ -4,17 +4,9 @@ import { rm } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { findBinary, freePort, waitFor } from './engines.js';
-import {
-  exited,
-  forgetTempDir,
-  hasExited,
-  logSize,
-  spawnEngine,
-  stopChild,
-  tailFile,
-  trackTempDir,
-} from './processes.js';
+import { findBinary } from './engines.js';
+import { launchOnFreePort, launchUntilReady } from './launch.js';
+import { forgetTempDir, hasExited, spawnEngine, stopChild, trackTempDir } from './processes.js';
 
 const HOST = '127.0.0.1';
 const READY_TIMEOUT_MS = 10_000;
@@ -96,8 +88,6 @@ async function answersPing(port: number): Promise<boolean> {
   }
 }
 
-class EarlyExit extends Error {}
-
 /**
  * Starts a private redis-server without persistence on a free port below 32768, ready (answers PING)
  * when the promise resolves.
@@ -113,46 +103,33 @@ export async function startRedis(options: StartRedisOptions = {}): Promise<Redis
   let child: ChildProcess | undefined;
   let destroyed = false;
 
-  const launch = async (): Promise<ChildProcess> => {
-    const logStart = logSize(logFile);
-    const newLog = (): string => tailFile(logFile, 30, logStart);
-    const args = ['--bind', HOST, '--port', String(port), '--save', '', '--appendonly', 'no', '--dir', dir];
-    const proc = spawnEngine(binary, args, { cwd: dir, logFile, exitSignal: 'SIGKILL' });
-    try {
-      await waitFor(
-        async () => {
-          // Racing the exit: a dead server is reported at once, not after a connect timeout.
-          const ready = await Promise.race([answersPing(port), exited(proc).then(() => false)]);
-          if (hasExited(proc)) {
-            throw new EarlyExit(
-              `redis-server exited during startup (${proc.exitCode ?? proc.signalCode}):\n${newLog()}`,
-            );
-          }
-          return ready;
-        },
-        { timeoutMs: READY_TIMEOUT_MS, intervalMs: 10, what: `redis-server on port ${port} to answer PING` },
-      );
-    } catch (error) {
-      await stopChild(proc, 'SIGKILL', 2_000);
-      if (error instanceof EarlyExit) throw error;
-      throw new Error(`${(error as Error).message}; log tail:\n${newLog()}`, {
-        cause: error,
-      });
-    }
-    return proc;
-  };
+  const launch = (): Promise<ChildProcess> =>
+    launchUntilReady({
+      spawn: () =>
+        spawnEngine(
+          binary,
+          ['--bind', HOST, '--port', String(port), '--save', '', '--appendonly', 'no', '--dir', dir],
+          { cwd: dir, logFile, exitSignal: 'SIGKILL' },
+        ),
+      ready: () => answersPing(port),
+      name: 'redis-server',
+      logFile,
+      stopSignal: 'SIGKILL',
+      what: `redis-server on port ${port} to answer PING`,
+      timeoutMs: READY_TIMEOUT_MS,
+      intervalMs: 10,
+    });
 
   try {
-    for (let attempt = 1; ; attempt++) {
-      if (options.port === undefined) port = await freePort();
-      try {
-        child = await launch();
-        break;
-      } catch (error) {
-        const lostRace = error instanceof EarlyExit && /Address already in use/.test(error.message);
-        if (!lostRace || options.port !== undefined || attempt >= BIND_ATTEMPTS) throw error;
-      }
-    }
+    child = await launchOnFreePort(
+      options.port,
+      (free) => {
+        port = free;
+      },
+      launch,
+      /Address already in use/,
+      BIND_ATTEMPTS,
+    );
   } catch (error) {
     forgetTempDir(dir);
     await rm(dir, { recursive: true, force: true });
