@@ -11,6 +11,7 @@ import { CapturedMailbox } from '../mail/drivers/captured-mailbox.js';
 import { SmtpMailSender } from '../mail/drivers/smtp-mail-sender.js';
 import type { MailSender } from '../mail/mail-sender.js';
 import type { ApiKeys } from './api-keys.js';
+import { AuthHousekeeping } from './auth-housekeeping.js';
 import type { Authenticator } from './authenticator.js';
 import { registerAccountRoutes } from './http/account-routes.js';
 import { registerAdminUserRoutes } from './http/admin-users-routes.js';
@@ -42,6 +43,8 @@ export class AuthApi implements Component {
   readonly accessTokens: AccessTokens;
   readonly refreshTokens: RefreshTokens;
   readonly mailTokens: MailTokens;
+  /** Deletes ended sessions, spent mail tokens and expired refresh families every ten minutes. */
+  readonly housekeeping: AuthHousekeeping;
   readonly guard: SignInGuard;
   readonly mail: MailSender;
   readonly mailbox: CapturedMailbox | undefined;
@@ -92,6 +95,12 @@ export class AuthApi implements Component {
       ttlMs: auth.accessTokenTtlS * 1000,
     });
     this.mailTokens = new MailTokens(deps.database);
+    this.housekeeping = new AuthHousekeeping({
+      sessions: this.sessions,
+      mailTokens: this.mailTokens,
+      refreshTokens: this.refreshTokens,
+      logger: deps.logger,
+    });
     // With Redis configured for rate limits, failed sign-ins are counted across nodes there too.
     const redisUrl = deps.config.gateway.rateLimit.storeUrl;
     this.#guardStore = redisUrl ? new RedisSignInGuardStore({ url: redisUrl }) : undefined;
@@ -141,9 +150,11 @@ export class AuthApi implements Component {
     await this.signingKeys.current();
     await this.#guardStore?.start();
     await this.#smtp?.start();
+    this.housekeeping.start();
   }
 
   async close(): Promise<void> {
+    await this.housekeeping.stop();
     await this.#smtp?.close();
     await this.#guardStore?.close();
   }

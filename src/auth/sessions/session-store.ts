@@ -30,4 +30,9 @@ export interface SessionStore {
   listForUser(collection: string, userId: string): Promise<SessionRecord[]>;
   /** Deletes the user's sessions except `exceptId`; returns how many. */
   deleteForUser(collection: string, userId: string, exceptId?: string): Promise<number>;
+  /**
+   * Deletes sessions that ended: past `expiresAt` at `nowMs`, or last seen at or before
+   * `idleBeforeMs`; returns how many (housekeeping).
+   */
+  deleteEnded(nowMs: number, idleBeforeMs: number): Promise<number>;
 }

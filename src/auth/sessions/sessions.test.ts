@@ -32,6 +32,12 @@ class MemoryStore implements SessionStore {
         n += Number(this.rows.delete(s.id));
     return n;
   }
+  async deleteEnded(nowMs: number, idleBeforeMs: number) {
+    let n = 0;
+    for (const s of [...this.rows.values()])
+      if (s.expiresAt <= nowMs || s.lastSeenAt <= idleBeforeMs) n += Number(this.rows.delete(s.id));
+    return n;
+  }
 }
 
 function setup() {

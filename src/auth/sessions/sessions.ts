@@ -99,6 +99,12 @@ export class Sessions {
   revokeAll(collection: string, userId: string, exceptId?: string): Promise<number> {
     return this.#store.deleteForUser(collection, userId, exceptId);
   }
+
+  /** Deletes every session that has ended (idle too long or past its end); returns how many. */
+  deleteEnded(): Promise<number> {
+    const now = this.#now();
+    return this.#store.deleteEnded(now, now - this.#idleMs);
+  }
 }
 
 /** Constant-time comparison of a presented CSRF token with the session's. */

@@ -83,6 +83,16 @@ export class MailTokens {
     return { collection: String(row.collection), userId: String(row.user_id), email: String(row.email) };
   }
 
+  /** Deletes tokens that can no longer be used: expired or consumed; returns how many (housekeeping). */
+  async deleteSpent(): Promise<number> {
+    const now = this.#now();
+    const result = await this.#db
+      .deleteFrom(TABLE)
+      .where((eb) => eb.or([eb('expires_at', '<=', now), eb('used_at', 'is not', null)]))
+      .executeTakeFirst();
+    return Number(result.numDeletedRows);
+  }
+
   /** Voids every outstanding token of the user (password changed, user deleted). */
   async revokeAll(collection: string, userId: string, db: Kysely<AnyDb> = this.#db): Promise<void> {
     await db.deleteFrom(TABLE).where('collection', '=', collection).where('user_id', '=', userId).execute();

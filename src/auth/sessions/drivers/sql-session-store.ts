@@ -60,6 +60,14 @@ export class SqlSessionStore implements SessionStore {
     const result = await query.executeTakeFirst();
     return Number(result.numDeletedRows);
   }
+
+  async deleteEnded(nowMs: number, idleBeforeMs: number): Promise<number> {
+    const result = await this.#db
+      .deleteFrom(TABLE)
+      .where((eb) => eb.or([eb('expires_at', '<=', nowMs), eb('last_seen_at', '<=', idleBeforeMs)]))
+      .executeTakeFirst();
+    return Number(result.numDeletedRows);
+  }
 }
 
 function toRecord(row: Record<string, unknown>): SessionRecord {
