@@ -735,7 +735,7 @@ async function accessTokenFixture(count: number): Promise<{ verifier: AccessToke
     activatesAtMs: 0,
     retiresAtMs: null,
     x: jwk.x,
-    privatePem: pair.privateKey.export({ format: 'pem', type: 'pkcs8' }) as string,
+    privateKey: pair.privateKey.export({ format: 'pem', type: 'pkcs8' }) as string,
   });
   const verifier = new AccessTokens(
     {

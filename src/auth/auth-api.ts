@@ -22,6 +22,7 @@ import { MemorySignInGuardStore } from './sign-in-guard/drivers/memory-sign-in-g
 import { RedisSignInGuardStore } from './sign-in-guard/drivers/redis-sign-in-guard-store.js';
 import { SignInGuard } from './sign-in-guard/sign-in-guard.js';
 import { AccessTokens } from './tokens/access-tokens.js';
+import { KeyEncryption } from './tokens/key-encryption.js';
 import { RefreshTokens } from './tokens/refresh-tokens.js';
 import { SigningKeys } from './tokens/signing-keys.js';
 import { UserAccounts } from './user-accounts.js';
@@ -85,6 +86,7 @@ export class AuthApi implements Component {
     this.signingKeys = new SigningKeys(deps.database, {
       rotateAfterMs: auth.signingKeyRotateAfterS * 1000,
       overlapMs: auth.accessTokenTtlS * 1000 + 5 * 60_000,
+      encryption: KeyEncryption.fromConfig(auth.keyEncryptionKey, auth.previousKeyEncryptionKey),
       logger: deps.logger,
     });
     const issuer = auth.publicUrl ?? 'groundwork';
@@ -147,7 +149,8 @@ export class AuthApi implements Component {
   }
 
   async start(): Promise<void> {
-    await this.signingKeys.current();
+    // Unwraps the signing key now: a missing or wrong key-encryption key stops start-up, with the reason.
+    void (await this.signingKeys.current()).privateKey;
     await this.#guardStore?.start();
     await this.#smtp?.start();
     this.housekeeping.start();

@@ -92,4 +92,26 @@ describe('configuration', () => {
     expect(printed).toContain('postgres://app:REDACTED@db.internal:5432/main');
     expect(config.db.url).toContain('s3cret'); // the original is untouched
   });
+
+  it('never echoes a secret option in an error or a printed config', () => {
+    const invalid = errorOf(() =>
+      resolveConfig({ env: { GROUNDWORK_AUTH_KEY_ENCRYPTION_KEY: 'wrong-but-secret-value' } }),
+    );
+    expect(invalid.detail).toContain('auth.keyEncryptionKey = "REDACTED"');
+    expect(invalid.detail).not.toContain('wrong-but-secret-value');
+    const badUrl = errorOf(() =>
+      resolveConfig({ env: { GROUNDWORK_SMTP_URL: 'http://mailer:pa55@mail.test' } }),
+    );
+    expect(badUrl.detail).toContain('http://mailer:REDACTED@mail.test');
+    expect(badUrl.detail).not.toContain('pa55');
+
+    const key = Buffer.alloc(32, 7).toString('base64');
+    const config = resolveConfig({
+      env: { GROUNDWORK_AUTH_KEY_ENCRYPTION_KEY: key, GROUNDWORK_ADMIN_PASSWORD: 'pass:word-12345' },
+    });
+    expect(config.auth.keyEncryptionKey).toBe(key);
+    const printed = JSON.stringify(redactConfig(config));
+    expect(printed).not.toContain(key);
+    expect(printed).not.toContain('pass:word-12345');
+  });
 });

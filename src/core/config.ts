@@ -16,6 +16,15 @@ const bool = z.preprocess((v) => {
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 const port = int(0, 65535);
 const optionalPath = z.string().min(1).optional();
+/** A 32-byte key as base64 / base64url (43 characters, optional `=`) or 64 hex digits. */
+const kekText = () =>
+  z
+    .string()
+    .trim()
+    .regex(
+      /^(?:[0-9a-fA-F]{64}|[A-Za-z0-9+/_-]{43}=?)$/,
+      'a 32-byte key as base64 (e.g. openssl rand -base64 32) or 64 hex digits',
+    );
 
 const ipRulesSchema = z.strictObject({
   allow: z.array(z.string().min(1)).default([]),
@@ -323,6 +332,16 @@ export const configSchema = z.strictObject({
         .max(254)
         .default('Groundwork <no-reply@localhost>')
         .describe('From address of auth mails.'),
+      keyEncryptionKey: kekText()
+        .optional()
+        .describe(
+          'Encrypts the access-token signing keys stored in the database (AES-256-GCM): 32 bytes as base64 or 64 hex digits, e.g. `openssl rand -base64 32`. Unset: stored in clear.',
+        ),
+      previousKeyEncryptionKey: kekText()
+        .optional()
+        .describe(
+          'The key-encryption key being replaced: still decrypts, while every stored key is re-encrypted with keyEncryptionKey.',
+        ),
     })
     .prefault({}),
   cache: z
@@ -449,6 +468,8 @@ export const optionSources: readonly OptionSource[] = [
   { path: 'auth.publicUrl', env: 'GROUNDWORK_PUBLIC_URL' },
   { path: 'auth.smtpUrl', env: 'GROUNDWORK_SMTP_URL', secret: true },
   { path: 'auth.mailFrom', env: 'GROUNDWORK_MAIL_FROM' },
+  { path: 'auth.keyEncryptionKey', env: 'GROUNDWORK_AUTH_KEY_ENCRYPTION_KEY', secret: true },
+  { path: 'auth.previousKeyEncryptionKey', env: 'GROUNDWORK_AUTH_PREVIOUS_KEY_ENCRYPTION_KEY', secret: true },
   { path: 'edge', env: 'GROUNDWORK_EDGE' },
   { path: 'cache.driver', env: 'GROUNDWORK_CACHE_DRIVER' },
   { path: 'cache.url', env: 'GROUNDWORK_CACHE_URL', secret: true },
@@ -519,7 +540,10 @@ export function resolveConfig(inputs: ConfigInputs): ResolvedConfig {
       const path = issue.path.join('.');
       const source = sourceLabel(path, origin);
       const value = getPath(merged, path);
-      const shown = value === undefined ? '(missing)' : JSON.stringify(value);
+      // A secret's value is never echoed: a URL keeps all but its password, anything else is hidden.
+      const secret = optionSources.some((option) => option.secret && option.path === path);
+      const printable = secret && typeof value === 'string' ? redactSecret(value) : value;
+      const shown = value === undefined ? '(missing)' : JSON.stringify(printable);
       return `${path || '(root)'} = ${shown}${source}: ${issue.message}`;
     });
     throw new GroundworkError('CONFIG_ERR_INVALID', {
@@ -619,6 +643,8 @@ export function redactConfig(config: ResolvedConfig): ResolvedConfig {
 }
 
 export function redactSecret(value: string): string {
+  // Only a URL with an authority keeps its shape: `abc:def` parses as a URL but is all secret.
+  if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(value)) return 'REDACTED';
   try {
     const url = new URL(value);
     if (url.password) url.password = 'REDACTED';

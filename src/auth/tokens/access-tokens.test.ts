@@ -23,7 +23,7 @@ function memoryKeys(overlapMs = 3_600_000): AccessTokenKeys & { key: SigningKey 
     activatesAtMs: 0,
     retiresAtMs: null,
     x: jwk.x,
-    privatePem: pair.privateKey.export({ format: 'pem', type: 'pkcs8' }) as string,
+    privateKey: pair.privateKey.export({ format: 'pem', type: 'pkcs8' }) as string,
   });
   return {
     key,

@@ -72,7 +72,7 @@ describe('SigningKey', () => {
     activatesAtMs: 0,
     retiresAtMs: null,
     x: jwk.x,
-    privatePem: pair.privateKey.export({ format: 'pem', type: 'pkcs8' }) as string,
+    privateKey: pair.privateKey.export({ format: 'pem', type: 'pkcs8' }) as string,
   });
 
   it('publishes a public JWK with kid, alg and use', () => {

@@ -10,6 +10,7 @@ import type { Kysely } from 'kysely';
 import { GroundworkError } from '../../core/errors.js';
 import type { Logger } from '../../core/logger.js';
 import type { AnyDb, Database } from '../../db/database.js';
+import { KeyEncryption } from './key-encryption.js';
 
 /**
  * The keys that sign access tokens: Ed25519 pairs (JWS `alg: EdDSA`, RFC 8037) kept in
@@ -29,8 +30,9 @@ import type { AnyDb, Database } from '../../db/database.js';
  * `refreshIntervalMs` (lazily, on use) and when a token names a kid it does not know (at most once
  * per `unknownKidRefreshMs`, so random kids cannot turn into a query per request).
  *
- * Private keys are PKCS#8 PEM in the database (protect it like any credential store); they never
- * appear in `toJSON` or `util.inspect` output of anything exported here.
+ * Private keys are PKCS#8 PEM in the database, wrapped with AES-256-GCM when a key-encryption key
+ * is configured (`key-encryption.ts`); they never appear in `toJSON` or `util.inspect` output of
+ * anything exported here.
  */
 export const SIGNING_KEYS_TABLE = '_gw_auth_signing_keys';
 export const SIGNING_ALG = 'EdDSA';
@@ -109,7 +111,8 @@ export class SigningKey implements KeyTimes {
   readonly retiresAtMs: number | null;
   readonly publicJwk: PublicJwk;
   readonly publicKey: KeyObject;
-  readonly #privatePem: string;
+  readonly #storedPrivateKey: string;
+  readonly #unwrap: (stored: string, kid: string) => string;
   #privateKey: KeyObject | undefined;
 
   constructor(row: {
@@ -118,7 +121,10 @@ export class SigningKey implements KeyTimes {
     activatesAtMs: number;
     retiresAtMs: number | null;
     x: string;
-    privatePem: string;
+    /** PKCS#8 PEM, or wrapped (see `KeyEncryption`). */
+    privateKey: string;
+    /** Turns `privateKey` into PEM; default: it is PEM. */
+    unwrap?: (stored: string, kid: string) => string;
   }) {
     this.kid = row.kid;
     this.generation = row.generation;
@@ -133,11 +139,13 @@ export class SigningKey implements KeyTimes {
       use: 'sig',
     });
     this.publicKey = createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: row.x }, format: 'jwk' });
-    this.#privatePem = row.privatePem;
+    this.#storedPrivateKey = row.privateKey;
+    this.#unwrap = row.unwrap ?? ((stored) => stored);
   }
 
+  /** The private key, unwrapped and parsed on first use; throws `AUTH_ERR_TOKEN_CONFIG` if it cannot be. */
   get privateKey(): KeyObject {
-    this.#privateKey ??= createPrivateKey(this.#privatePem);
+    this.#privateKey ??= createPrivateKey(this.#unwrap(this.#storedPrivateKey, this.kid));
     return this.#privateKey;
   }
 
@@ -175,6 +183,8 @@ export interface SigningKeysOptions {
   refreshIntervalMs?: number;
   /** At most one reload per this many ms because of a token with an unknown kid. Default 1 s. */
   unknownKidRefreshMs?: number;
+  /** Wraps new private keys and unwraps stored ones. Default: stored in clear. */
+  encryption?: KeyEncryption;
   /** Epoch milliseconds. Default `Date.now`. */
   clock?: () => number;
   logger?: Logger;
@@ -198,6 +208,7 @@ export class SigningKeys {
   readonly #db: Kysely<AnyDb>;
   readonly #clock: () => number;
   readonly #logger: Logger | undefined;
+  readonly #encryption: KeyEncryption;
   #keys: SigningKey[] = [];
   #loadedAtMs = Number.NEGATIVE_INFINITY;
   #unknownKidReloadAtMs = Number.NEGATIVE_INFINITY;
@@ -216,6 +227,7 @@ export class SigningKeys {
     this.unknownKidRefreshMs = options.unknownKidRefreshMs ?? 1_000;
     this.#clock = options.clock ?? Date.now;
     this.#logger = options.logger;
+    this.#encryption = options.encryption ?? new KeyEncryption();
     const positive = { rotateAfterMs: this.rotateAfterMs, refreshIntervalMs: this.refreshIntervalMs };
     for (const [name, value] of Object.entries(positive)) {
       if (!Number.isSafeInteger(value) || value <= 0) throw configError(`${name} must be an integer ≥ 1`);
@@ -340,8 +352,45 @@ export class SigningKeys {
       .execute();
     if (seq < this.#loadApplied) return;
     this.#loadApplied = seq;
-    this.#keys = rows.map(toSigningKey);
+    const encryption = this.#encryption;
+    const unwrap = (stored: string, kid: string) => encryption.unwrap(stored, kid);
+    this.#keys = rows.map((row) => toSigningKey(row, unwrap));
     this.#loadedAtMs = nowMs;
+    await this.#rewrap(rows);
+  }
+
+  /**
+   * Stores again, under the current key-encryption key, the loaded private keys that are in clear
+   * or under the previous key (a conditional update: a node that got there first wins). A key no
+   * configured key opens is left as it is (it fails when used to sign, with the reason).
+   */
+  async #rewrap(rows: readonly Record<string, unknown>[]): Promise<void> {
+    for (const row of rows) {
+      const stored = String(row.private_key);
+      if (!this.#encryption.needsRewrap(stored)) continue;
+      const kid = String(row.kid);
+      let rewrapped: string;
+      try {
+        rewrapped = this.#encryption.wrap(this.#encryption.unwrap(stored, kid), kid);
+      } catch (error) {
+        this.#logger?.error({ err: error, kid }, 'signing keys: cannot unwrap a stored private key');
+        continue;
+      }
+      try {
+        await this.#db
+          .updateTable(SIGNING_KEYS_TABLE)
+          .set({ private_key: rewrapped })
+          .where('kid', '=', kid)
+          .where('private_key', '=', stored)
+          .execute();
+        this.#logger?.info(
+          { kid },
+          'signing keys: encrypted a private key with the current key-encryption key',
+        );
+      } catch (error) {
+        this.#logger?.warn({ err: error, kid }, 'signing keys: rewrapping a private key failed');
+      }
+    }
   }
 
   async #maxGeneration(): Promise<number> {
@@ -369,7 +418,10 @@ export class SigningKeys {
           generation,
           alg: SIGNING_ALG,
           public_jwk: JSON.stringify({ kty: jwk.kty, crv: jwk.crv, x: jwk.x }),
-          private_key: privateKey.export({ format: 'pem', type: 'pkcs8' }) as string,
+          private_key: this.#encryption.wrap(
+            privateKey.export({ format: 'pem', type: 'pkcs8' }) as string,
+            kid,
+          ),
           created_at: nowMs,
           activates_at: activatesAtMs,
           retires_at: null,
@@ -399,7 +451,10 @@ export class SigningKeys {
   }
 }
 
-function toSigningKey(row: Record<string, unknown>): SigningKey {
+function toSigningKey(
+  row: Record<string, unknown>,
+  unwrap: (stored: string, kid: string) => string,
+): SigningKey {
   const jwk = JSON.parse(String(row.public_jwk)) as { x: string };
   return new SigningKey({
     kid: String(row.kid),
@@ -407,7 +462,8 @@ function toSigningKey(row: Record<string, unknown>): SigningKey {
     activatesAtMs: Number(row.activates_at),
     retiresAtMs: row.retires_at == null ? null : Number(row.retires_at),
     x: jwk.x,
-    privatePem: String(row.private_key),
+    privateKey: String(row.private_key),
+    unwrap,
   });
 }
 
