@@ -1,99 +1,18 @@
-import { Validator } from '@seriousme/openapi-schema-validator';
-import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js';
-import addFormatsModule from 'ajv-formats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CollectionDef } from '../../src/data/collections/collection.js';
 import { schemaBaseName } from '../../src/data/openapi/collection-schemas.js';
 import { buildOpenApi } from '../../src/data/openapi/openapi.js';
-import { type ApiResponse, type DataClient, dataTargets, startDataPlatform } from '../support/data-api.js';
+import { type DataClient, dataTargets, startDataPlatform } from '../support/data-api.js';
+import {
+  contractOf,
+  type Doc,
+  lookup,
+  routeOf,
+  schemaAjv,
+  validateDocument,
+} from '../support/openapi-contract.js';
 
-// biome-ignore lint/suspicious/noExplicitAny: the OpenAPI document is walked freely
-type Doc = any;
-
-const addFormats = addFormatsModule.default;
-const COMPONENTS = 'https://groundwork.test/openapi/components';
 const UNKNOWN_ID = '0190a0b0-0000-7000-8000-000000000000';
-
-/** `#/components/schemas/X` → an absolute reference into the components registered with Ajv. */
-function absolute<T>(value: T): T {
-  return JSON.parse(JSON.stringify(value).replaceAll('"#/components/schemas/', `"${COMPONENTS}#/$defs/`));
-}
-
-function lookup(doc: Doc, pointer: string): Doc {
-  return pointer
-    .slice(2)
-    .split('/')
-    .reduce((node: Doc, part) => node?.[part.replaceAll('~1', '/').replaceAll('~0', '~')], doc);
-}
-
-/** Ajv 2020 in strict mode over the document's schemas: adding them checks them against the meta-schema. */
-function schemaAjv(doc: Doc): Ajv2020 {
-  const ajv = new Ajv2020({ strict: true, allErrors: true, allowUnionTypes: true });
-  addFormats(ajv);
-  ajv.addSchema({ $id: COMPONENTS, $defs: absolute(doc.components.schemas) });
-  return ajv;
-}
-
-async function validateDocument(doc: Doc): Promise<{ valid: boolean; errors?: unknown }> {
-  return new Validator().validate(structuredClone(doc));
-}
-
-/**
- * The document as a contract: each real response must be documented for its path, method and
- * status, carry the required headers, and its body must validate against the documented schema
- * for its media type; a problem's code must be one the response lists.
- */
-function contractOf(doc: Doc) {
-  const ajv = schemaAjv(doc);
-  const compiled = new Map<string, ValidateFunction>();
-  const checked = new Set<string>();
-  const resolve = (node: Doc) => (node?.$ref ? lookup(doc, node.$ref) : node);
-  const validator = (key: string, schema: Doc) => {
-    let fn = compiled.get(key);
-    if (!fn) {
-      fn = ajv.compile(absolute(schema));
-      compiled.set(key, fn);
-    }
-    return fn;
-  };
-  const operation = (method: string, template: string) => {
-    const op = doc.paths[template]?.[method.toLowerCase()];
-    expect(op, `${method} ${template} is documented`).toBeDefined();
-    return op;
-  };
-  return {
-    checked,
-    /** Whether a request body is valid by the documented request schema. */
-    acceptsBody(method: string, template: string, body: unknown): boolean {
-      const schema = resolve(operation(method, template).requestBody).content['application/json'].schema;
-      return validator(`request ${method} ${template}`, schema)(body);
-    },
-    check(method: string, template: string, res: ApiResponse): void {
-      const where = `${method} ${template} → ${res.status}`;
-      const response = resolve(operation(method, template).responses[String(res.status)]);
-      expect(response, `${where} is documented; body: ${JSON.stringify(res.body)}`).toBeDefined();
-      for (const [name, header] of Object.entries<Doc>(response.headers ?? {})) {
-        if (resolve(header).required)
-          expect(res.headers.get(name), `${where}: header ${name}`).not.toBeNull();
-      }
-      checked.add(`${method} ${template} ${res.status}`);
-      if (!response.content) {
-        expect(res.body, `${where} has no body`).toBeUndefined();
-        return;
-      }
-      const media = res.headers.get('content-type')?.split(';')[0]?.trim() ?? '';
-      const content = response.content[media];
-      expect(content, `${where}: media type ${media} is documented`).toBeDefined();
-      const validate = validator(`${where} ${media}`, content.schema);
-      expect(
-        validate(res.body),
-        `${where}: ${ajv.errorsText(validate.errors)}\n${JSON.stringify(res.body)}`,
-      ).toBe(true);
-      if (response['x-groundwork-codes'])
-        expect(response['x-groundwork-codes'], where).toContain(res.body.code);
-    },
-  };
-}
 
 const authors = {
   name: 'authors',
@@ -237,7 +156,7 @@ describe('buildOpenApi', () => {
         }
       }
     }
-    expect(ids.size).toBe(19); // 12 system operations, 6 for the collection, batch
+    expect(ids.size).toBe(21); // 12 system operations, 6 for the collection, batch, mail, JWKS
   });
 });
 
@@ -288,9 +207,7 @@ for (const target of dataTargets()) {
     it('documents only routes the server has, with the parameters and security of each', () => {
       const app = c.gw.platform.app;
       for (const [path, item] of Object.entries<Doc>(doc.paths)) {
-        const url = path
-          .replace(/^\/api\/v1\/collections\/[a-z0-9_]+\/records/, '/api/v1/collections/{name}/records')
-          .replaceAll(/\{(\w+)\}/g, ':$1');
+        const url = routeOf(path);
         for (const method of Object.keys(item).filter((m) => m !== 'parameters'))
           expect(app.hasRoute({ method: method.toUpperCase() as 'GET', url }), `${method} ${path}`).toBe(
             true,
@@ -389,8 +306,19 @@ for (const target of dataTargets()) {
       expect(
         (await call('GET', path, one('posts'), undefined, { headers: { 'if-none-match': etag } })).status,
       ).toBe(304);
+      // Caching headers: Vary on the credentials, Last-Modified for If-Modified-Since (not with expand).
+      expect(got.headers.get('vary')).toBe('Authorization, Cookie');
+      expect(got.headers.get('cache-control')).toBe('no-store'); // the view rule protects posts
+      const lastModified = got.headers.get('last-modified') ?? '';
+      expect(Date.parse(lastModified)).toBeGreaterThan(0);
+      const unchanged = await call('GET', path, one('posts'), undefined, {
+        headers: { 'if-modified-since': lastModified },
+      });
+      expect(unchanged.status).toBe(304);
+      expect(unchanged.headers.get('last-modified')).toBe(lastModified);
       const expanded = await call('GET', `${path}?expand=author,tags`, one('posts'));
       expect(expanded.body.expand.tags).toHaveLength(2);
+      expect(expanded.headers.get('last-modified')).toBeNull();
 
       const listed = await call(
         'GET',

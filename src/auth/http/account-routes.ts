@@ -8,7 +8,7 @@ import type { UserAccounts } from '../user-accounts.js';
 import { accountOwner } from './user-auth-routes.js';
 import { validated } from './validated.js';
 
-const keySchema = z.strictObject({
+export const keySchema = z.strictObject({
   name: z.string().min(1).max(100),
   scopes: z.array(z.string()).superRefine((scopes, ctx) => {
     const problem = scopesProblem(scopes);

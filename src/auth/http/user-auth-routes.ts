@@ -15,20 +15,20 @@ import { validated } from './validated.js';
  */
 const email = z.string().trim().min(3).max(254);
 const password = z.string().min(MIN_PASSWORD_LENGTH).max(MAX_PASSWORD_LENGTH);
-const signInSchema = z.strictObject({
+export const signInSchema = z.strictObject({
   email,
   password: z.string().max(MAX_PASSWORD_LENGTH),
   session: z.enum(['token', 'cookie']).default('token'),
 });
-const refreshSchema = z.strictObject({ refresh_token: z.string().max(200) });
-const signOutSchema = z.strictObject({ refresh_token: z.string().max(200).optional() }).optional();
-const passwordChangeSchema = z.strictObject({
+export const refreshSchema = z.strictObject({ refresh_token: z.string().max(200) });
+export const signOutSchema = z.strictObject({ refresh_token: z.string().max(200).optional() }).optional();
+export const passwordChangeSchema = z.strictObject({
   currentPassword: z.string().max(MAX_PASSWORD_LENGTH),
   password,
 });
-const emailOnlySchema = z.strictObject({ email });
-const resetConfirmSchema = z.strictObject({ token: z.string().max(200), password });
-const tokenOnlySchema = z.strictObject({ token: z.string().max(200) });
+export const emailOnlySchema = z.strictObject({ email });
+export const resetConfirmSchema = z.strictObject({ token: z.string().max(200), password });
+export const tokenOnlySchema = z.strictObject({ token: z.string().max(200) });
 
 type Params = { Params: { collection: string } };
 

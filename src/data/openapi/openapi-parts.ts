@@ -54,10 +54,35 @@ export const HEADERS: Record<string, OpenApiObject> = {
     schema: { type: 'string' },
   },
   'WWW-Authenticate': { description: 'The authentication scheme (`Bearer`).', schema: { type: 'string' } },
-  'Cache-Control': { description: 'Caching directive (`no-store`).', schema: { type: 'string' } },
+  'Cache-Control': {
+    description: 'Caching directive: `no-store` (the answer holds credentials or live state).',
+    schema: { const: 'no-store' },
+  },
+  'Last-Modified': {
+    description: 'When the record last changed (IMF-fixdate); absent with `expand`.',
+    schema: { type: 'string' },
+  },
+  Vary: {
+    description:
+      'The answer depends on the caller: caches must key on `Authorization` and `Cookie` (and `Origin` with CORS).',
+    schema: { type: 'string', pattern: '^(?=.*\\bAuthorization\\b)(?=.*\\bCookie\\b)' },
+  },
+  'Set-Cookie': {
+    description:
+      'The session cookie: `gw_session=<secret>; Path=/; HttpOnly; SameSite=Lax; Max-Age=<s>` (`__Host-gw_session` and `Secure` over TLS); `Max-Age=0` clears it.',
+    schema: { type: 'string', pattern: '^(__Host-)?gw_session=' },
+  },
 };
 
-/** A header of `HEADERS`: by reference, or inline when the response always carries it. */
-export function header(name: string, required = false): OpenApiObject {
-  return required ? { ...HEADERS[name], required: true } : ref(name, 'headers');
+/**
+ * A header of `HEADERS`: by reference, or inline when the response always carries it or when
+ * this response says more about it (`description`, `schema`).
+ */
+export function header(
+  name: string,
+  required = false,
+  specific?: { description?: string; schema?: JsonSchema },
+): OpenApiObject {
+  if (!required && !specific) return ref(name, 'headers');
+  return { ...HEADERS[name], ...specific, ...(required ? { required: true } : {}) };
 }

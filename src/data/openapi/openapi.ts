@@ -1,5 +1,8 @@
 import { configSchema } from '../../core/config.js';
+import { isAuthCollection } from '../collections/auth-collection.js';
 import type { CollectionDef } from '../collections/collection.js';
+import { authPaths, authSystemPaths } from './auth-paths.js';
+import { authCollectionSchemas, authSchemas } from './auth-schemas.js';
 import { batchPath, batchSchemas } from './batch-path.js';
 import { collectionSchemas } from './collection-schemas.js';
 import { HEADERS, type JsonSchema, type OpenApiObject } from './openapi-parts.js';
@@ -26,10 +29,12 @@ const DIALECT = 'https://spec.openapis.org/oas/3.1/dialect/base';
 /**
  * The OpenAPI 3.1 description of this instance's HTTP API, generated from the collections as
  * they are now: one set of record schemas and concrete record paths per collection, the
- * collection admin routes, batch, admin keys, health and metrics. Every operation lists its error
- * responses (problem+json, with the codes each may carry) and its security: admin-only routes
- * and rule-`null` operations require the bearer API key; other record operations take it as
- * optional (what the caller sees depends on the collection's rules).
+ * collection admin routes, batch, admin keys, health and metrics; for each auth collection its
+ * auth routes (sign-up, sign-in, tokens, sessions, keys) and the admin's user routes; the captured
+ * mailbox and the JWKS. Every operation lists its error responses (problem+json, with the codes
+ * each may carry) and its security: admin-only routes and rule-`null` operations require the
+ * bearer API key; other record operations take it as optional (what the caller sees depends on
+ * the collection's rules); user routes take an access token or the session cookie.
  *
  * @example
  *   const doc = buildOpenApi(registry.list(), { version: '0.1.0' });
@@ -42,11 +47,18 @@ export function buildOpenApi(collections: readonly CollectionDef[], info: OpenAp
   const sorted = [...collections].sort((a, b) => a.name.localeCompare(b.name));
   const known = new Set(sorted.map((c) => c.name));
 
-  const schemas: Record<string, JsonSchema> = { ...problemSchemas(), ...systemSchemas() };
+  const auth = sorted.filter(isAuthCollection);
+
+  const schemas: Record<string, JsonSchema> = { ...problemSchemas(), ...systemSchemas(), ...authSchemas() };
   const recordPathItems: Record<string, OpenApiObject> = {};
+  const authPathItems: Record<string, OpenApiObject> = {};
   for (const def of sorted) {
     Object.assign(schemas, collectionSchemas(def, known));
     Object.assign(recordPathItems, recordPaths(def, limits, idempotent));
+  }
+  for (const def of auth) {
+    Object.assign(schemas, authCollectionSchemas(def, known));
+    Object.assign(authPathItems, authPaths(def, idempotent));
   }
   Object.assign(schemas, batchSchemas(sorted, limits.maxBatchOperations));
 
@@ -63,6 +75,12 @@ export function buildOpenApi(collections: readonly CollectionDef[], info: OpenAp
     tags: [
       { name: 'Collections', description: 'Define and change collections (admins).' },
       ...sorted.map((def) => ({ name: def.name, description: `Records of the "${def.name}" collection.` })),
+      ...auth.map((def) => ({
+        name: `${def.name} auth`,
+        description: `Users of the "${def.name}" auth collection: sign-up, sign-in, tokens, sessions, keys (docs/protocols/auth.md).`,
+      })),
+      { name: 'Auth admin', description: 'Disable, enable and revoke users; the captured mailbox (admins).' },
+      { name: 'JWKS', description: 'The public keys that verify access tokens.' },
       { name: 'Batch', description: 'Several record writes in one transaction.' },
       { name: 'Admin keys', description: 'Admin API keys.' },
       { name: 'Health', description: 'Liveness, readiness, metrics.' },
@@ -72,6 +90,8 @@ export function buildOpenApi(collections: readonly CollectionDef[], info: OpenAp
       ...systemPaths(idempotent),
       ...recordPathItems,
       '/api/v1/batch': batchPath(idempotent, limits.maxBatchOperations),
+      ...authPathItems,
+      ...authSystemPaths(idempotent),
     },
     components: {
       schemas,
@@ -82,7 +102,22 @@ export function buildOpenApi(collections: readonly CollectionDef[], info: OpenAp
         bearerAuth: {
           type: 'http',
           scheme: 'bearer',
-          description: 'An API key: `Authorization: Bearer gwk_<prefix>_<secret>`.',
+          description:
+            "An API key: `Authorization: Bearer gwk_<prefix>_<secret>` (an admin's, or a user's own, maybe scoped).",
+        },
+        accessToken: {
+          type: 'http',
+          scheme: 'bearer',
+          bearerFormat: 'JWT',
+          description:
+            "A user's access token from sign-in or refresh: `Authorization: Bearer <JWT>` (EdDSA, `typ: at+jwt`; keys at /.well-known/jwks.json).",
+        },
+        sessionCookie: {
+          type: 'apiKey',
+          in: 'cookie',
+          name: 'gw_session',
+          description:
+            'The session cookie of a cookie sign-in (`__Host-gw_session` over TLS). Used only when no Authorization header is sent; POST, PUT, PATCH and DELETE with it need a same-site proof (X-CSRF-Token, Sec-Fetch-Site or Origin), else 403 `AUTH_ERR_CSRF`.',
         },
       },
     },

@@ -95,6 +95,7 @@ const REASONS: Record<number, string> = {
   413: 'Content too large',
   415: 'Unsupported media type',
   422: 'Unprocessable content',
+  423: 'Locked',
   429: 'Too many requests',
   500: 'Internal server error',
   503: 'Service unavailable',
@@ -180,7 +181,7 @@ function problemResponse(status: number, codes: readonly ErrorCode[]): OpenApiOb
   const headers: Record<string, OpenApiObject> = {};
   if (status === 401) headers['WWW-Authenticate'] = header('WWW-Authenticate');
   if (status === 412 && codes.includes('DATA_ERR_PRECONDITION_FAILED')) headers.ETag = header('ETag', true);
-  if (status === 429 || status === 503) headers['Retry-After'] = header('Retry-After');
+  if (status === 423 || status === 429 || status === 503) headers['Retry-After'] = header('Retry-After');
   if (status === 429) {
     headers.RateLimit = header('RateLimit');
     headers['RateLimit-Policy'] = header('RateLimit-Policy');

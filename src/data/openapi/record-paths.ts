@@ -39,6 +39,19 @@ function accessOf(def: CollectionDef, operation: RuleName): Access {
   };
 }
 
+/**
+ * The caching headers of a successful read (src/data/cache/http-caching.ts): Cache-Control from
+ * the rules involved and the collection's `cache.httpCache`, and `Vary` on the credentials.
+ */
+const READ_CACHING = {
+  'Cache-Control': header('Cache-Control', true, {
+    description:
+      '`no-store` when a rule other than `""` takes part in the read, else `no-cache`; with the collection\'s `cache.httpCache`: `private, max-age=N` (`private, no-cache` for 0), or `public, …` for anonymous callers when no rule protects the data.',
+    schema: { type: 'string', pattern: '^(no-store|no-cache|(private|public), (max-age=\\d+|no-cache))$' },
+  }),
+  Vary: header('Vary', true),
+};
+
 const WRITE_CODES: ErrorCode[] = [
   'DATA_ERR_COLLECTION_NOT_FOUND',
   'DATA_ERR_VALIDATION',
@@ -118,7 +131,7 @@ export function recordPaths(
         responses: {
           200: {
             description: 'A page of records.',
-            headers: { Link: header('Link') },
+            headers: { ...READ_CACHING, Link: header('Link') },
             content: jsonContent(ref(names.list)),
           },
         },
@@ -143,12 +156,31 @@ export function recordPaths(
         id: `get${pascal}Record`,
         summary: `Get a "${def.name}" record`,
         codes: ['DATA_ERR_COLLECTION_NOT_FOUND', 'DATA_ERR_RECORD_NOT_FOUND', 'DATA_ERR_QUERY_INVALID'],
-        parameters: [...shapeParameters(def, limits), ref('IfNoneMatch', 'parameters')],
+        parameters: [
+          ...shapeParameters(def, limits),
+          ref('IfNoneMatch', 'parameters'),
+          {
+            name: 'If-Modified-Since',
+            in: 'header',
+            required: false,
+            description:
+              'An HTTP date: 304 when the record has not changed since (ignored with If-None-Match or `expand`).',
+            schema: { type: 'string' },
+          },
+        ],
         responses: {
-          200: recordResponse('The record.', 'GET'),
+          200: recordResponse('The record.', 'GET', {
+            ...READ_CACHING,
+            'Last-Modified': header('Last-Modified'),
+          }),
           304: {
-            description: 'Not modified: If-None-Match names the current ETag.',
-            headers: { ETag: header('ETag', true) },
+            description:
+              'Not modified: If-None-Match names the current ETag, or the record has not changed since If-Modified-Since.',
+            headers: {
+              ETag: header('ETag', true),
+              ...READ_CACHING,
+              'Last-Modified': header('Last-Modified', true),
+            },
           },
         },
       }),

@@ -170,7 +170,11 @@ export function systemPaths(idempotentMethods: readonly string[]): Record<string
         access: 'admin',
 
         responses: {
-          200: { description: 'OpenAPI 3.1 document.', content: jsonContent({ type: 'object' }) },
+          200: {
+            description: 'OpenAPI 3.1 document.',
+            headers: noStore,
+            content: jsonContent({ type: 'object' }),
+          },
         },
       }),
     },

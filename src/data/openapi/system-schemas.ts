@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { MAX_SCOPES } from '../../auth/scopes.js';
 import { collectionInputSchema, collectionPatchSchema } from '../collections/collection.js';
 import { RECORD_ID, STORED_DATETIME } from './collection-schemas.js';
 import { type JsonSchema, ref } from './openapi-parts.js';
@@ -9,13 +10,24 @@ import { type JsonSchema, ref } from './openapi-parts.js';
  */
 
 /** A zod schema as a JSON Schema 2020-12 component (without the `$schema` of a root document). */
-function fromZod(schema: z.ZodType, io: 'input' | 'output'): JsonSchema {
+export function fromZod(schema: z.ZodType, io: 'input' | 'output'): JsonSchema {
   const { $schema: _dialect, ...rest } = z.toJSONSchema(schema, {
     target: 'draft-2020-12',
     io,
   }) as JsonSchema;
   return rest;
 }
+
+/** `collection:operation` API-key scopes, as src/auth/scopes.ts checks them. */
+export const SCOPES: JsonSchema = {
+  type: 'array',
+  minItems: 1,
+  maxItems: MAX_SCOPES,
+  items: {
+    type: 'string',
+    pattern: '^(\\*|[a-z][a-z0-9_]{0,47}):(list|view|create|update|delete|\\*)$',
+  },
+};
 
 export function systemSchemas(): Record<string, JsonSchema> {
   const stored = fromZod(collectionInputSchema, 'output');
@@ -79,15 +91,7 @@ export function systemSchemas(): Record<string, JsonSchema> {
       properties: {
         name: { type: 'string', minLength: 1, maxLength: 100 },
         expiresAt: { type: 'string', format: 'date-time' },
-        scopes: {
-          type: 'array',
-          minItems: 1,
-          maxItems: 64,
-          items: {
-            type: 'string',
-            pattern: '^(\\*|[a-z][a-z0-9_]{0,47}):(list|view|create|update|delete|\\*)$',
-          },
-        },
+        scopes: SCOPES,
       },
       required: ['name'],
       additionalProperties: false,
