@@ -135,8 +135,9 @@ export class UserAccounts {
   }
 
   /** Rotates a refresh token (reuse of a spent one revokes its whole family). */
-  async refresh(token: unknown): Promise<TokenPair & { user: ApiRecord }> {
-    const next = await this.#d.refreshTokens.rotate(token);
+  /** Rotates a refresh token of `collection`'s users (a token of another collection is refused). */
+  async refresh(token: unknown, collection: string): Promise<TokenPair & { user: ApiRecord }> {
+    const next = await this.#d.refreshTokens.rotate(token, collection);
     const user = await this.#d.users.load(next.collection, next.userId);
     if (!user || user.disabled) {
       await this.#d.refreshTokens.revokeFamily(next.familyId);

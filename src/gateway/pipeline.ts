@@ -110,7 +110,7 @@ export class Gateway implements Component {
     if (sets.some((set) => set.idempotency.enabled)) {
       app.addHook('preHandler', (request, reply, done) => {
         const settings = request.policies.idempotency;
-        if (!settings.enabled) {
+        if (!settings.enabled || request.routeOptions.config.idempotency === false) {
           done();
           return;
         }

@@ -101,6 +101,89 @@ for (const target of dataTargets()) {
     });
     afterAll(() => c?.close());
 
+    it('a refresh token works only at its own collection; elsewhere it is refused and stays unspent', async () => {
+      await signUp('scoped-refresh@example.com');
+      await c.api(
+        'POST',
+        '/api/v1/collections/users/auth/verification/confirm',
+        {
+          token: await mailTo('scoped-refresh@example.com'),
+        },
+        anon,
+      );
+      const t = await tokens('scoped-refresh@example.com');
+      const other = await c.api('POST', '/api/v1/collections', { name: 'staff', type: 'auth', fields: [] });
+      expect(other.status, JSON.stringify(other.body)).toBe(201);
+      const wrong = await c.api(
+        'POST',
+        '/api/v1/collections/staff/auth/refresh',
+        { refresh_token: t.refresh_token },
+        anon,
+      );
+      expect(wrong.status).toBe(401);
+      expect(wrong.body.code).toBe('AUTH_ERR_INVALID_REFRESH_TOKEN');
+      const right = await c.api(
+        'POST',
+        '/api/v1/collections/users/auth/refresh',
+        { refresh_token: t.refresh_token },
+        anon,
+      );
+      expect(right.status, JSON.stringify(right.body)).toBe(200);
+      expect(right.body.user.id).toBe(t.user.id);
+    });
+
+    it('answers holding credentials are never kept for Idempotency-Key replays', async () => {
+      await signUp('replay@example.com');
+      await c.api(
+        'POST',
+        '/api/v1/collections/users/auth/verification/confirm',
+        {
+          token: await mailTo('replay@example.com'),
+        },
+        anon,
+      );
+      const headers = { 'idempotency-key': 'sign-in-replay-0001' };
+      const signIn = () =>
+        c.api(
+          'POST',
+          '/api/v1/collections/users/auth/sign-in',
+          { email: 'replay@example.com', password: PASSWORD },
+          { auth: false, headers },
+        );
+      const first = await signIn();
+      const second = await signIn();
+      expect([first.status, second.status]).toEqual([200, 200]);
+      // Both ran: two token families, and no replay header.
+      expect(second.body.refresh_token).not.toBe(first.body.refresh_token);
+      expect(second.headers.get('idempotent-replayed')).toBeNull();
+
+      const keyHeaders = { 'idempotency-key': 'admin-key-replay-0001' };
+      const k1 = await c.api('POST', '/api/v1/admin/keys', { name: 'replay-1' }, { headers: keyHeaders });
+      const k2 = await c.api('POST', '/api/v1/admin/keys', { name: 'replay-1' }, { headers: keyHeaders });
+      expect([k1.status, k2.status]).toEqual([201, 201]);
+      expect(k2.body.key).not.toBe(k1.body.key);
+
+      // A route without a credential in its answer still replays (the policy is on).
+      const noteHeaders = {
+        'idempotency-key': 'note-replay-0001',
+        authorization: `Bearer ${first.body.access_token}`,
+      };
+      const n1 = await c.api(
+        'POST',
+        '/api/v1/collections/notes/records',
+        { title: 'once', owner: first.body.user.id },
+        { auth: false, headers: noteHeaders },
+      );
+      const n2 = await c.api(
+        'POST',
+        '/api/v1/collections/notes/records',
+        { title: 'once', owner: first.body.user.id },
+        { auth: false, headers: noteHeaders },
+      );
+      expect([n1.status, n2.status]).toEqual([201, 201]);
+      expect(n2.body.id).toBe(n1.body.id);
+    });
+
     it('sign-up → verify by captured mail → sign-in (tokens) → refresh → me', async () => {
       const up = await signUp('Alice@Example.com', { display_name: 'Alice' });
       expect(up.status).toBe(202);

@@ -57,25 +57,30 @@ export function registerAccountRoutes(
     return reply.header('cache-control', 'no-store').send({ items });
   });
 
-  app.post<Params>(`${base}/keys`, user, async (request, reply) => {
-    const me = accountOwner(request, deps.accounts);
-    const body = validated(
-      keySchema,
-      request.body,
-      '{"name", "scopes": ["collection:operation", ...], "expiresAt"?}',
-    );
-    const { key, record } = await deps.apiKeys.create({
-      name: body.name,
-      role: 'user',
-      owner: { collection: me.collection, id: me.id },
-      scopes: body.scopes,
-      ...(body.expiresAt ? { expiresAt: new Date(body.expiresAt).toISOString() } : {}),
-    });
-    return reply
-      .code(201)
-      .header('cache-control', 'no-store')
-      .send({ ...record, key });
-  });
+  // The answer holds the new key: never stored for Idempotency-Key replays.
+  app.post<Params>(
+    `${base}/keys`,
+    { config: { access: 'user' as const, idempotency: false as const } },
+    async (request, reply) => {
+      const me = accountOwner(request, deps.accounts);
+      const body = validated(
+        keySchema,
+        request.body,
+        '{"name", "scopes": ["collection:operation", ...], "expiresAt"?}',
+      );
+      const { key, record } = await deps.apiKeys.create({
+        name: body.name,
+        role: 'user',
+        owner: { collection: me.collection, id: me.id },
+        scopes: body.scopes,
+        ...(body.expiresAt ? { expiresAt: new Date(body.expiresAt).toISOString() } : {}),
+      });
+      return reply
+        .code(201)
+        .header('cache-control', 'no-store')
+        .send({ ...record, key });
+    },
+  );
 
   app.delete<Params>(`${base}/keys/:id`, user, async (request, reply) => {
     const me = accountOwner(request, deps.accounts);

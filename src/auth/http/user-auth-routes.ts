@@ -40,6 +40,8 @@ export function registerUserAuthRoutes(
   const base = '/api/v1/collections/:collection/auth';
   const open = { config: { access: 'public' as const } };
   const user = { config: { access: 'user' as const } };
+  // Answers holding tokens are never stored for Idempotency-Key replays (see FastifyContextConfig).
+  const openNoReplay = { config: { access: 'public' as const, idempotency: false as const } };
 
   app.post<Params>(`${base}/sign-up`, open, async (request, reply) => {
     const def = accounts.collection(request.params.collection);
@@ -64,7 +66,7 @@ export function registerUserAuthRoutes(
     });
   });
 
-  app.post<Params>(`${base}/sign-in`, open, async (request, reply) => {
+  app.post<Params>(`${base}/sign-in`, openNoReplay, async (request, reply) => {
     const def = accounts.collection(request.params.collection);
     const body = validated(
       signInSchema,
@@ -89,10 +91,10 @@ export function registerUserAuthRoutes(
     return { user: found, csrfToken: started.session.csrfToken };
   });
 
-  app.post<Params>(`${base}/refresh`, open, async (request, reply) => {
-    accounts.collection(request.params.collection);
+  app.post<Params>(`${base}/refresh`, openNoReplay, async (request, reply) => {
+    const def = accounts.collection(request.params.collection);
     const body = validated(refreshSchema, request.body, '{"refresh_token": "gwr_..."}');
-    const pair = await accounts.refresh(body.refresh_token);
+    const pair = await accounts.refresh(body.refresh_token, def.name);
     return reply.header('cache-control', 'no-store').send(pair);
   });
 

@@ -148,7 +148,11 @@ export class RefreshTokens implements SessionStatus {
    * malformed, unknown, expired or revoked token and a family past its lifetime; a token already
    * spent revokes its family first.
    */
-  async rotate(token: unknown): Promise<IssuedRefreshToken> {
+  /**
+   * `collection`: the auth collection the caller named (the route's); a token of another
+   * collection is refused as unknown, and stays unspent.
+   */
+  async rotate(token: unknown, collection?: string): Promise<IssuedRefreshToken> {
     if (!isRefreshTokenShape(token)) throw invalid('malformed');
     const hash = hashRefreshToken(token);
     const nowMs = this.#clock();
@@ -159,6 +163,8 @@ export class RefreshTokens implements SessionStatus {
         .where('hash', '=', hash)
         .executeTakeFirst();
       if (!row) return { kind: 'rejected', reason: 'unknown' };
+      if (collection !== undefined && String(row.collection) !== collection)
+        return { kind: 'rejected', reason: 'unknown' };
       const familyId = String(row.family_id);
       if (row.revoked_at != null || (await familyRevoked(trx, familyId)))
         return { kind: 'rejected', reason: 'revoked', familyId };

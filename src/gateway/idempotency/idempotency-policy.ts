@@ -6,6 +6,17 @@ import type { AnyDb } from '../../db/database.js';
 import { parseIdempotencyKey } from './idempotency-key-header.js';
 import type { IdempotencyStore, StoredResponse } from './idempotency-store.js';
 
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /**
+     * `false`: `Idempotency-Key` is ignored on this route, which runs every time. For routes whose
+     * answer holds a credential (sign-in, refresh, key creation): a stored copy to replay would keep
+     * the secret at rest for the key's lifetime.
+     */
+    idempotency?: false;
+  }
+}
+
 /** Response headers that describe this delivery, not the result: never stored or replayed. */
 const NOT_REPLAYED = new Set([
   'date',
