@@ -93,10 +93,11 @@ function operations(idempotentMethods: readonly string[]) {
       responses: {
         ...responses,
         ...errorResponses({
+          method,
           admin: o.admin === true,
           body: o.body !== undefined,
           idempotent,
-          codes: [...(o.codes ?? []), ...(unsafe ? (['AUTH_ERR_CSRF'] as const) : [])],
+          codes: o.codes ?? [],
         }),
       },
     };

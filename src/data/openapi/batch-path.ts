@@ -105,9 +105,10 @@ export function batchPath(idempotentMethods: readonly string[], maxOperations: n
           content: jsonContent(ref('BatchResponse')),
         },
         ...errorResponses({
+          method: 'POST',
           body: true,
           idempotent,
-          codes: ['DATA_ERR_BATCH_INVALID', 'DB_ERR_SERIALIZATION_FAILURE', ...failed],
+          codes: ['DATA_ERR_BATCH_INVALID', 'AUTH_ERR_SCOPE', 'DB_ERR_SERIALIZATION_FAILURE', ...failed],
           overrides: { 401: failed, 403: failed, 404: failed, 409: failed, 412: failed },
         }),
       },

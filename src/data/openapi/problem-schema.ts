@@ -73,6 +73,11 @@ export function problemSchemas(): Record<string, JsonSchema> {
 
 /** What an operation can fail with, beyond what every route can. */
 export interface ErrorSpec {
+  /**
+   * The operation's HTTP method: a state-changing one (POST, PUT, PATCH, DELETE) may be refused by
+   * the CSRF check when the caller authenticates with a session cookie (`AUTH_ERR_CSRF`).
+   */
+  method: string;
   /** `admin` routes refuse non-admins in the gateway (401 anonymous, 403 others). */
   admin?: boolean;
   /** The route reads a JSON body: malformed JSON, too large, wrong media type. */
@@ -118,6 +123,8 @@ const EVERY_ROUTE: readonly ErrorCode[] = [
   'DB_ERR_QUERY',
 ];
 
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+
 /** The error responses of one operation, by status, each `application/problem+json` → Problem. */
 export function errorResponses(spec: ErrorSpec): Record<string, OpenApiObject> {
   const byStatus = new Map<number, Set<ErrorCode>>();
@@ -127,6 +134,7 @@ export function errorResponses(spec: ErrorSpec): Record<string, OpenApiObject> {
     byStatus.set(status, set);
   };
   const codes: ErrorCode[] = [...EVERY_ROUTE];
+  if (!SAFE_METHODS.has(spec.method.toUpperCase())) codes.push('AUTH_ERR_CSRF');
   if (spec.admin) codes.push('AUTH_ERR_UNAUTHENTICATED', 'AUTH_ERR_FORBIDDEN');
   if (spec.body)
     codes.push('HTTP_ERR_INVALID_BODY', 'HTTP_ERR_BODY_TOO_LARGE', 'HTTP_ERR_UNSUPPORTED_MEDIA_TYPE');

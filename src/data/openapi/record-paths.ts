@@ -90,9 +90,11 @@ export function recordPaths(
       responses: {
         ...(responses as OpenApiObject),
         ...errorResponses({
+          method,
           body: body === true,
           idempotent: idempotent(method),
-          codes: [...codes, ...access.codes],
+          // A scoped API key used outside its scopes.
+          codes: [...codes, ...access.codes, 'AUTH_ERR_SCOPE'],
         }),
       },
     };

@@ -48,6 +48,7 @@ export function systemPaths(idempotentMethods: readonly string[]): Record<string
       responses: {
         ...o.responses,
         ...errorResponses({
+          method,
           admin: o.access === 'admin',
           body: o.body !== undefined,
           idempotent,
