@@ -371,10 +371,13 @@ async function startParse(scratch: string, dbUrl: string): Promise<Running> {
   }
 }
 
-/** The collection's (tag, n) index must exist in the database itself, as the definition asked. */
+/**
+ * The collection's (tag, n) index must exist in the database itself, as the definition asked
+ * (Groundwork ends every non-unique index with its `id` tie-breaker: src/data/collections/ddl.ts).
+ */
 async function expectTagNIndex(name: TargetName, counter: Counter): Promise<void> {
   const indexes = await counter.indexes();
-  if (!indexes.some((def) => /\(\s*"?tag"?\s*,\s*"?n"?\s*\)/.test(def))) {
+  if (!indexes.some((def) => /\(\s*"?tag"?\s*,\s*"?n"?\s*(,\s*"?id"?\s*)?\)/.test(def))) {
     throw new Error(`${name}: no (tag, n) index on ${COLLECTION}; indexes: ${indexes.join('; ') || 'none'}`);
   }
 }

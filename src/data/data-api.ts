@@ -11,6 +11,7 @@ import { registerCollectionRoutes } from './http/collections-routes.js';
 import { registerRecordRoutes } from './http/records-routes.js';
 import type { AfterCommit } from './http/write-transaction.js';
 import { registerOpenApiRoute } from './openapi/openapi-route.js';
+import { GroupCommit } from './outbox/group-commit.js';
 import { type CommittedChange, Outbox } from './outbox/outbox.js';
 import { RecordWriter, type WriteContext } from './records/record-writes.js';
 import { RecordReader } from './records/records.js';
@@ -22,6 +23,8 @@ import { RecordReader } from './records/records.js';
 export class DataApi {
   readonly registry: CollectionRegistry;
   readonly outbox: Outbox;
+  /** Group commit of creates known in full beforehand (src/data/outbox/group-commit.ts). */
+  readonly groupCommit: GroupCommit;
   readonly reader: RecordReader;
   readonly writer: RecordWriter;
   /** Cache-aside of record reads (src/data/cache); absent when the platform gave no cache. */
@@ -40,6 +43,7 @@ export class DataApi {
     this.#limits = deps.config.data;
     this.registry = new CollectionRegistry({ database: deps.database, logger: deps.logger, checkRule });
     this.outbox = new Outbox({ database: deps.database, logger: deps.logger });
+    this.groupCommit = new GroupCommit({ database: deps.database, outbox: this.outbox });
     this.reader = new RecordReader({ database: deps.database, registry: this.registry });
     this.writer = new RecordWriter({ database: deps.database, registry: this.registry });
     const cache =
@@ -74,6 +78,7 @@ export class DataApi {
       reader: this.reader,
       writer: this.writer,
       outbox: this.outbox,
+      groupCommit: this.groupCommit,
       limits: this.#limits,
       cache: this.recordCache,
       afterCommit: this.#afterCommit,

@@ -1,4 +1,4 @@
-import { type IsolationLevel, Kysely, sql, type Transaction } from 'kysely';
+import { type CompiledQuery, type IsolationLevel, Kysely, sql, type Transaction } from 'kysely';
 import { GroundworkError } from '../core/errors.js';
 import type { Component } from '../core/lifecycle.js';
 import type { Logger } from '../core/logger.js';
@@ -51,6 +51,7 @@ export class Database<DB = AnyDb> implements Component {
   readonly capabilities: DatabaseCapabilities;
   readonly kysely: Kysely<DB>;
   readonly #boundary: DriverBoundary;
+  readonly #selectArrays: (query: CompiledQuery) => Promise<unknown[][]>;
   readonly #observers = new Set<QueryObserver>();
   #closed = false;
 
@@ -59,24 +60,40 @@ export class Database<DB = AnyDb> implements Component {
     if (/^sqlite:/.test(url)) {
       this.dialect = 'sqlite';
       this.capabilities = { concurrentTransactions: false, crossProcess: false };
-      const dialect = createSqliteDialect({
+      const sqlite = createSqliteDialect({
         path: sqlitePathFromUrl(url),
         busyTimeoutMs: options.busyTimeoutMs ?? 5_000,
       });
-      this.#boundary = withDriverBoundary(dialect, {
+      this.#boundary = withDriverBoundary(sqlite.dialect, {
         translate: translateSqliteError,
         begin: beginImmediate,
       });
+      // Holding Kysely's connection (its mutex) keeps the read out of another caller's transaction.
+      this.#selectArrays = (query) =>
+        this.kysely.connection().execute(async () => {
+          try {
+            return sqlite.selectArrays(query.sql, query.parameters);
+          } catch (error) {
+            throw translateSqliteError(error);
+          }
+        });
     } else if (/^postgres(ql)?:\/\//.test(url)) {
       this.dialect = 'postgres';
       this.capabilities = { concurrentTransactions: true, crossProcess: true };
-      const dialect = createPostgresDialect({
+      const postgres = createPostgresDialect({
         url,
         poolMax: options.poolMax ?? 10,
         connectTimeoutMs: options.connectTimeoutMs ?? 5_000,
         ...(options.logger ? { logger: options.logger } : {}),
       });
-      this.#boundary = withDriverBoundary(dialect, { translate: translatePostgresError });
+      this.#boundary = withDriverBoundary(postgres.dialect, { translate: translatePostgresError });
+      this.#selectArrays = async (query) => {
+        try {
+          return await postgres.selectArrays(query.sql, query.parameters);
+        } catch (error) {
+          throw translatePostgresError(error);
+        }
+      };
     } else {
       throw new GroundworkError('DB_ERR_UNSUPPORTED_URL', {
         detail: `Unsupported database URL scheme in "${url.split(':')[0]}:…"; use sqlite:// or postgres://`,
@@ -99,6 +116,18 @@ export class Database<DB = AnyDb> implements Component {
   observeQueries(observer: QueryObserver): () => void {
     this.#observers.add(observer);
     return () => this.#observers.delete(observer);
+  }
+
+  /**
+   * Runs a compiled SELECT outside any transaction and returns its rows as arrays of column
+   * values in select-list order: no object per row (pg's `rowMode: 'array'`, better-sqlite3's raw
+   * mode), for hot reads that map columns by position. Observers see it like any other statement;
+   * errors are GroundworkErrors (DB_ERR_*).
+   */
+  async selectArrays(query: CompiledQuery): Promise<unknown[][]> {
+    if (this.#closed) throw new GroundworkError('DB_ERR_CLOSED', { detail: 'The database has been closed.' });
+    for (const observer of this.#observers) observer({ sql: query.sql, parameters: query.parameters });
+    return this.#selectArrays(query);
   }
 
   /** Opens a connection once, so a bad URL or a down server fails start-up with DB_ERR_CONNECTION. */

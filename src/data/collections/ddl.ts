@@ -91,8 +91,20 @@ export async function createCollectionTable(
   for (const index of def.indexes) await createIndex(db, def.name, index);
 }
 
+/**
+ * The columns of `index` in the database: a non-unique index also ends with `id`, the last key of
+ * every list sort (src/data/query/sort.ts), so a list filtered on the index's leading fields and
+ * sorted by the next ones (`tag = ? order by n, id`) is read in index order instead of sorting all
+ * matches for the tie-breaker. A unique index stays as declared (with `id` it would enforce
+ * nothing). The definition keeps the declared fields; indexes are dropped and renamed by name, so
+ * indexes created before this (without `id`) keep working, only without that saving.
+ */
+export function indexColumns(index: IndexDef): string[] {
+  return index.unique || index.fields.includes('id') ? [...index.fields] : [...index.fields, 'id'];
+}
+
 export async function createIndex(db: Kysely<AnyDb>, table: string, index: IndexDef): Promise<void> {
-  let builder = db.schema.createIndex(index.name).on(table).columns(index.fields);
+  let builder = db.schema.createIndex(index.name).on(table).columns(indexColumns(index));
   if (index.unique) builder = builder.unique();
   await builder.execute();
 }

@@ -8,12 +8,13 @@ import { planRead, type ReadPlan } from '../cache/read-plan.js';
 import type { CachedView, RecordCache } from '../cache/record-cache.js';
 import type { CollectionDef } from '../collections/collection.js';
 import type { CollectionRegistry } from '../collections/collection-registry.js';
+import type { GroupCommit } from '../outbox/group-commit.js';
 import type { Outbox } from '../outbox/outbox.js';
 import { parseListOptions, parseReadOptions } from '../records/read-options.js';
 import { etagOf, ifNoneMatchHits } from '../records/record-rows.js';
 import type { RecordWriter } from '../records/record-writes.js';
 import { type RecordReader, recordNotFound } from '../records/records.js';
-import { type AfterCommit, sendOneStatementWrite, sendWrite } from './write-transaction.js';
+import { type AfterCommit, sendGroupedWrite, sendWrite } from './write-transaction.js';
 
 export interface RecordRouteDeps {
   database: Database;
@@ -21,6 +22,8 @@ export interface RecordRouteDeps {
   reader: RecordReader;
   writer: RecordWriter;
   outbox: Outbox;
+  /** Group commit of blind creates (src/data/outbox/group-commit.ts). */
+  groupCommit: GroupCommit;
   limits: ResolvedConfig['data'];
   /** Cache-aside of reads; absent = every read goes to the database. */
   cache?: RecordCache | undefined;
@@ -105,13 +108,13 @@ export function registerRecordRoutes(app: FastifyInstance, deps: RecordRouteDeps
   app.post<{ Params: Params }>(base, rules, async (request, reply) => {
     const def = registry.require(request.params.name);
     const generation = await cache?.generationBefore(def);
-    // PostgreSQL: a create known in full beforehand is one statement with its outbox row.
-    const blind =
-      deps.database.dialect === 'postgres' && !request.idempotency
-        ? writer.prepareBlindCreate(def, request.body, request.principal)
-        : undefined;
+    // A create known in full beforehand is group-committed with its outbox row (one statement on
+    // PostgreSQL, one transaction on SQLite, for every create that arrives together).
+    const blind = request.idempotency
+      ? undefined
+      : writer.prepareBlindCreate(def, request.body, request.principal);
     if (blind) {
-      return sendOneStatementWrite(deps, reply, {
+      return sendGroupedWrite(deps, reply, {
         table: def.name,
         row: blind.row,
         event: blind.event,

@@ -2,6 +2,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Kysely } from 'kysely';
 import type { AnyDb, Database } from '../../db/database.js';
 import type { WrittenRecord } from '../cache/record-cache.js';
+import type { GroupCommit } from '../outbox/group-commit.js';
 import type { ChangeEvent, CommittedChange, Outbox } from '../outbox/outbox.js';
 import type { WriteContext } from '../records/record-writes.js';
 
@@ -57,13 +58,15 @@ export async function sendWrite(
 }
 
 /**
- * PostgreSQL: a write of one row known in full beforehand, as ONE statement with its outbox row
- * (`Outbox.insertWithEvent`) — no transaction round trips — followed by the same after-commit
- * steps as `sendWrite`: listeners, then `afterCommit` (cache invalidation), then the response.
- * Callers use it only without an Idempotency-Key (whose stored response must commit with the write).
+ * A write of one row known in full beforehand (a blind create), group-committed with other such
+ * writes (`GroupCommit`: one transaction, and on PostgreSQL one statement, for every create that
+ * arrives together) with its outbox row, followed by the same after-commit steps as `sendWrite`:
+ * listeners, then `afterCommit` (cache invalidation), then the response — each only after the
+ * commit that holds this row. Callers use it only without an Idempotency-Key (whose stored
+ * response must commit with the write).
  */
-export async function sendOneStatementWrite(
-  deps: { outbox: Outbox; afterCommit?: AfterCommit | undefined },
+export async function sendGroupedWrite(
+  deps: { groupCommit: GroupCommit; outbox: Outbox; afterCommit?: AfterCommit | undefined },
   reply: FastifyReply,
   write: {
     table: string;
@@ -72,10 +75,13 @@ export async function sendOneStatementWrite(
     response: WriteResponse;
   },
 ): Promise<FastifyReply> {
-  const committed = [await deps.outbox.insertWithEvent(write.table, write.row, write.event)];
+  const text = JSON.stringify(write.response.body);
+  // A create's event data is the record the response carries: its JSON is serialised once.
+  const dataJson = write.event.data === write.response.body ? text : undefined;
+  const committed = [await deps.groupCommit.submit({ ...write, dataJson })];
   deps.outbox.publish(committed);
   await deps.afterCommit?.(committed, write.response.written ?? []);
   reply.code(write.response.status);
   if (write.response.headers) reply.headers(write.response.headers);
-  return reply.type('application/json; charset=utf-8').send(JSON.stringify(write.response.body));
+  return reply.type('application/json; charset=utf-8').send(text);
 }

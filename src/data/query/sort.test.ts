@@ -66,7 +66,7 @@ describe('orderByItems / applySort', () => {
     for (const dialect of ['sqlite', 'postgres'] as const) {
       const query = applySort(compilerFor(dialect).selectFrom('posts').select('id'), sort, 'posts');
       expect(query.compile().sql).toBe(
-        'select "id" from "posts" order by "posts"."views" desc nulls first, "posts"."title" asc nulls last, "posts"."id" asc nulls last',
+        'select "id" from "posts" order by "posts"."views" desc nulls first, "posts"."title" asc nulls last, "posts"."id" asc',
       );
     }
     expect(orderByItems(sort, 'posts')).toHaveLength(3);

@@ -67,7 +67,10 @@ export function printSort(sort: SortSpec): string {
 /**
  * ORDER BY items for `sort` over `table`: NULL sorts as the greatest value on every engine
  * (ascending NULLS LAST, descending NULLS FIRST; PostgreSQL's own default, written out because
- * SQLite's is the opposite), which `keysetCondition` relies on.
+ * SQLite's is the opposite), which `keysetCondition` relies on. `id` is never NULL, so its item is
+ * plain: SQLite can then serve the tie-breaker from an index instead of sorting the page's rows
+ * in a temporary B-tree (it can place NULLs last only for the first column after the equality
+ * constraints).
  *
  * @example
  *   let query = db.kysely.selectFrom('posts').selectAll();
@@ -76,6 +79,7 @@ export function printSort(sort: SortSpec): string {
 export function orderByItems(sort: SortSpec, table: string): RawBuilder<unknown>[] {
   return sort.keys.map((key) => {
     const column = sql.ref(`${table}.${key.field}`);
+    if (key.field === 'id') return key.direction === 'asc' ? sql`${column} asc` : sql`${column} desc`;
     return key.direction === 'asc' ? sql`${column} asc nulls last` : sql`${column} desc nulls first`;
   });
 }

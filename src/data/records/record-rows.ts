@@ -27,6 +27,47 @@ export function rowToRecord(
   return { record, version: Number(row[VERSION_COLUMN]) };
 }
 
+/** The columns `arrayRowReader` reads a record from, in order: system columns, then the fields. */
+export function recordColumns(def: CollectionDef): string[] {
+  return ['id', 'created', 'updated', VERSION_COLUMN, ...def.fields.map((field) => field.name)];
+}
+
+type ArrayRowReader = (row: readonly unknown[]) => StoredRecord;
+
+/** Per definition object (a changed collection is a new object, so a stale reader is never used). */
+const arrayReaders = new WeakMap<CollectionDef, Partial<Record<DialectName, ArrayRowReader>>>();
+
+/**
+ * `rowToRecord` for a row read as an array of the `recordColumns(def)` values (see
+ * `Database.selectArrays`): the same record, same keys in the same order, without the driver's
+ * per-row object. Built once per collection definition and dialect.
+ */
+export function arrayRowReader(def: CollectionDef, dialect: DialectName): ArrayRowReader {
+  let byDialect = arrayReaders.get(def);
+  if (byDialect === undefined) {
+    byDialect = {};
+    arrayReaders.set(def, byDialect);
+  }
+  const cached = byDialect[dialect];
+  if (cached !== undefined) return cached;
+  const fields = def.fields.map((field) => ({ name: field.name, storage: storageOf(field) }));
+  const first = 4; // id, created, updated, _version
+  const reader: ArrayRowReader = (row) => {
+    const record: ApiRecord = {
+      id: String(row[0]),
+      created: fromDbValue('datetime', row[1], dialect) as string,
+      updated: fromDbValue('datetime', row[2], dialect) as string,
+    };
+    for (let i = 0; i < fields.length; i++) {
+      const field = fields[i] as (typeof fields)[number];
+      record[field.name] = fromDbValue(field.storage, row[first + i], dialect);
+    }
+    return { record, version: Number(row[3]) };
+  };
+  byDialect[dialect] = reader;
+  return reader;
+}
+
 /** Column values for an insert or update from validated API values. */
 export function valuesToRow(
   fields: readonly FieldDef[],

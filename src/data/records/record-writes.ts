@@ -102,7 +102,7 @@ export class RecordWriter {
    * A create known in full before it runs: the caller needs no check of the new row (admin, or
    * create rule `""`), no relation value must be checked to exist, and no field is `json` (whose
    * object keys PostgreSQL's jsonb would reorder). Returns its row, record and event — to be
-   * written as one statement with its outbox row (`Outbox.insertWithEvent`) — or undefined when the
+   * group-committed with its outbox row (`GroupCommit`) — or undefined when the
    * create needs the transactional path (`create`). Validation errors are thrown as by `create`.
    */
   prepareBlindCreate(

@@ -1,5 +1,5 @@
-import { type Expression, type Kysely, type SqlBool, sql } from 'kysely';
-import { GroundworkError } from '../../core/errors.js';
+import { type Expression, type Kysely, type SelectQueryBuilder, type SqlBool, sql } from 'kysely';
+import { GroundworkError, isGroundworkError } from '../../core/errors.js';
 import type { AnyDb, Database } from '../../db/database.js';
 import type { Principal } from '../../gateway/principal.js';
 import { compileCallerFilter, type RuleDecision, type RuleScope, ruleFor } from '../access/rules.js';
@@ -9,7 +9,15 @@ import { decodeCursor, encodeCursor, keysetCondition } from '../query/cursor.js'
 import { applySort, parseSort } from '../query/sort.js';
 import { expandRecords } from './expand.js';
 import type { ListOptions, ReadOptions } from './read-options.js';
-import { type ApiRecord, rowToRecord, type StoredRecord } from './record-rows.js';
+import {
+  type ApiRecord,
+  arrayRowReader,
+  recordColumns,
+  rowToRecord,
+  type StoredRecord,
+} from './record-rows.js';
+
+type ListBase = SelectQueryBuilder<AnyDb, string, Record<string, unknown>>;
 
 export interface ListResult {
   items: Record<string, unknown>[];
@@ -24,6 +32,7 @@ export interface ListResult {
 export class RecordReader {
   readonly #database: Database;
   readonly #registry: CollectionRegistry;
+  readonly #listBases = new WeakMap<CollectionDef, ListBase>();
 
   constructor(deps: { database: Database; registry: CollectionRegistry }) {
     this.#database = deps.database;
@@ -32,6 +41,21 @@ export class RecordReader {
 
   scope(principal: Principal): RuleScope {
     return { principal, dialect: this.#database.dialect, resolve: (name) => this.#registry.get(name) };
+  }
+
+  /**
+   * `select <record columns> from <collection>`, built once per definition object (a changed
+   * collection is a new object): the columns by name, so rows can come back as arrays
+   * (`Database.selectArrays`, no per-row object from the driver) and be read by position.
+   */
+  #listBase(def: CollectionDef) {
+    let base = this.#listBases.get(def);
+    if (base === undefined) {
+      const db = this.#database.kysely as Kysely<AnyDb>;
+      base = db.selectFrom(def.name).select(recordColumns(def).map((column) => `${def.name}.${column}`));
+      this.#listBases.set(def, base);
+    }
+    return base;
   }
 
   async list(def: CollectionDef, options: ListOptions, principal: Principal): Promise<ListResult> {
@@ -48,14 +72,28 @@ export class RecordReader {
     if (options.cursor !== undefined)
       page.push(keysetCondition(sort, decodeCursor(options.cursor, sort), ctx));
 
-    let query = db.selectFrom(def.name).selectAll(def.name);
-    for (const condition of page) query = query.where(condition);
-    query = applySort(query, sort, def.name);
-    query = query.limit(options.limit + 1);
-    if (options.offset !== undefined) query = query.offset(options.offset);
-    const rows = await query.execute();
-    const more = rows.length > options.limit;
-    const stored = rows.slice(0, options.limit).map((row) => rowToRecord(def, row, scope.dialect));
+    const finish = (base: ListBase): ListBase => {
+      let query = base;
+      for (const condition of page) query = query.where(condition);
+      query = applySort(query, sort, def.name);
+      query = query.limit(options.limit + 1);
+      if (options.offset !== undefined) query = query.offset(options.offset);
+      return query;
+    };
+    let more: boolean;
+    let stored: StoredRecord[];
+    try {
+      const rows = await this.#database.selectArrays(finish(this.#listBase(def)).compile());
+      more = rows.length > options.limit;
+      stored = rows.slice(0, options.limit).map(arrayRowReader(def, scope.dialect));
+    } catch (error) {
+      // Another node changed the table and this one's definition lags (for up to the registry's
+      // poll interval): read `*` as a read by id does, rather than fail on a column now gone.
+      if (!isMissingColumn(error)) throw error;
+      const rows = await finish(db.selectFrom(def.name).selectAll(def.name) as ListBase).execute();
+      more = rows.length > options.limit;
+      stored = rows.slice(0, options.limit).map((row) => rowToRecord(def, row, scope.dialect));
+    }
     const last = stored.at(-1);
     const nextCursor =
       more && last && options.offset === undefined
@@ -128,6 +166,15 @@ export async function findRecord(
   if (lock && database.dialect === 'postgres') query = query.forUpdate();
   const row = await query.executeTakeFirst();
   return row ? rowToRecord(def, row, database.dialect) : undefined;
+}
+
+/** The engine refused a column the definition names (PostgreSQL 42703, SQLite "no such column"). */
+function isMissingColumn(error: unknown): boolean {
+  if (!isGroundworkError(error) || error.code !== 'DB_ERR_QUERY') return false;
+  const cause = error.cause as { code?: unknown; message?: unknown } | undefined;
+  return (
+    cause?.code === '42703' || (typeof cause?.message === 'string' && /no such column/.test(cause.message))
+  );
 }
 
 export function recordNotFound(def: CollectionDef, id: string): GroundworkError {

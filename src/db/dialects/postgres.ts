@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { type Dialect, PostgresDialect } from 'kysely';
 import pg from 'pg';
 import { GroundworkError } from '../../core/errors.js';
@@ -10,30 +11,103 @@ export interface PostgresOptions {
   logger?: Logger;
 }
 
+/** A PostgreSQL dialect for Kysely, and a way to read rows as arrays from its pool. */
+export interface PostgresDialectHandle {
+  readonly dialect: Dialect;
+  /**
+   * Runs a SELECT on a pooled connection (outside any transaction) and returns its rows as arrays
+   * of column values in select-list order: pg's `rowMode: 'array'`, no object per row. The
+   * statement is prepared on the connection under a name derived from its text and reused from
+   * then on (no parse and plan per request), up to NAMED_PER_CONNECTION statements per connection.
+   */
+  selectArrays(sql: string, parameters: readonly unknown[]): Promise<unknown[][]>;
+}
+
 /**
  * node-postgres pool. An idle client whose server went away emits 'error' on the pool; without a
  * listener that would crash the process, so it is logged and the pool replaces the client.
  */
-export function createPostgresDialect(options: PostgresOptions): Dialect {
-  return new PostgresDialect({
-    pool: async () => {
-      const pool = new pg.Pool({
-        connectionString: options.url,
-        max: options.poolMax,
-        connectionTimeoutMillis: options.connectTimeoutMs,
-        idleTimeoutMillis: 30_000,
-        application_name: 'groundwork',
-        types: { getTypeParser: typeParser as typeof pg.types.getTypeParser },
-      });
-      pool.on('error', (error) => {
-        options.logger?.warn(
-          { err: { message: error.message, code: (error as { code?: string }).code } },
-          'idle PostgreSQL connection lost',
+export function createPostgresDialect(options: PostgresOptions): PostgresDialectHandle {
+  let pool: pg.Pool | undefined;
+  const poolOf = (): pg.Pool => {
+    if (pool !== undefined) return pool;
+    pool = new pg.Pool({
+      connectionString: options.url,
+      max: options.poolMax,
+      connectionTimeoutMillis: options.connectTimeoutMs,
+      idleTimeoutMillis: 30_000,
+      application_name: 'groundwork',
+      types: { getTypeParser: typeParser as typeof pg.types.getTypeParser },
+    });
+    pool.on('error', (error) => {
+      options.logger?.warn(
+        { err: { message: error.message, code: (error as { code?: string }).code } },
+        'idle PostgreSQL connection lost',
+      );
+    });
+    return pool;
+  };
+  return {
+    dialect: new PostgresDialect({ pool: async () => poolOf() }),
+    async selectArrays(sql, parameters) {
+      const values = [...parameters];
+      const client = await poolOf().connect();
+      let names = preparedOn.get(client);
+      if (names === undefined) {
+        names = new Set();
+        preparedOn.set(client, names);
+      }
+      const name = statementName(sql);
+      const named = names.has(name) || names.size < NAMED_PER_CONNECTION;
+      // Counted before it runs: a statement whose Parse failed only wastes a slot.
+      if (named) names.add(name);
+      let result: pg.QueryResult<unknown[]>;
+      try {
+        result = await client.query<unknown[]>(
+          named ? { name, text: sql, values, rowMode: 'array' } : { text: sql, values, rowMode: 'array' },
         );
-      });
-      return pool;
+      } catch (error) {
+        if (named && isStalePlan(error)) {
+          // The table was re-created with other column types since this connection prepared the
+          // statement: drop the connection (and its statements), run this one unnamed.
+          client.release(true);
+          return (await poolOf().query<unknown[]>({ text: sql, values, rowMode: 'array' })).rows;
+        }
+        client.release();
+        throw error;
+      }
+      client.release();
+      return result.rows;
     },
-  });
+  };
+}
+
+/**
+ * Named statements one pooled connection keeps at most (they live in its server process until it
+ * closes); further statements run unnamed, parsed and planned each time as usual.
+ */
+const NAMED_PER_CONNECTION = 64;
+const STATEMENT_NAMES_MAX = 1_000;
+/** SQL text → statement name (a digest, so the same text has the same name on every connection). */
+const statementNames = new Map<string, string>();
+const preparedOn = new WeakMap<pg.PoolClient, Set<string>>();
+
+function statementName(text: string): string {
+  let name = statementNames.get(text);
+  if (name === undefined) {
+    if (statementNames.size >= STATEMENT_NAMES_MAX) statementNames.clear();
+    name = `gw_${createHash('sha256').update(text).digest('base64url').slice(0, 40)}`;
+    statementNames.set(text, name);
+  }
+  return name;
+}
+
+/** PostgreSQL refuses a prepared statement whose result columns changed type (SQLSTATE 0A000). */
+function isStalePlan(error: unknown): boolean {
+  const { code, message } = error as { code?: unknown; message?: unknown };
+  return (
+    code === '0A000' && typeof message === 'string' && /cached plan must not change result type/.test(message)
+  );
 }
 
 const TIMESTAMPTZ_OID = 1184;

@@ -17,54 +17,86 @@ export function sqlitePathFromUrl(url: string): string {
   return rest;
 }
 
+/** A SQLite dialect for Kysely, and a way to read rows as arrays on its one connection. */
+export interface SqliteDialectHandle {
+  readonly dialect: Dialect;
+  /**
+   * Runs a SELECT on the dialect's connection and returns its rows as arrays of column values in
+   * select-list order. The caller must hold the connection (run it inside Kysely's
+   * `connection().execute`), so it never runs inside another caller's open transaction.
+   */
+  selectArrays(sql: string, parameters: readonly unknown[]): unknown[][];
+}
+
 /**
  * better-sqlite3 with WAL (readers never block the writer), foreign keys enforced, and a busy
  * timeout so a second process (e.g. `groundwork migrate` while the server runs) waits instead of
  * failing. synchronous=NORMAL in WAL mode loses no committed transaction on a process crash
  * (kill -9); only an OS crash or power loss can drop the last commits.
  */
-export function createSqliteDialect(options: SqliteOptions): Dialect {
+export function createSqliteDialect(options: SqliteOptions): SqliteDialectHandle {
   if (options.path !== ':memory:') mkdirSync(dirname(options.path), { recursive: true });
-  return new SqliteDialect({
+  let connection: CachedConnection | undefined;
+  const dialect = new SqliteDialect({
     database: async () => {
       const db = new BetterSqlite3(options.path, { timeout: options.busyTimeoutMs });
       db.pragma('journal_mode = WAL');
       db.pragma('synchronous = NORMAL');
       db.pragma('foreign_keys = ON');
       db.pragma(`busy_timeout = ${Math.trunc(options.busyTimeoutMs)}`);
-      return withStatementCache(db);
+      connection = withStatementCache(db);
+      return connection;
     },
   });
+  return {
+    dialect,
+    selectArrays(sql, parameters) {
+      if (connection === undefined) throw new Error('SQLite connection is not open');
+      return connection.selectArrays(sql, parameters);
+    },
+  };
 }
 
 /** Statements kept prepared per connection: Kysely's SQLite driver would prepare each query anew. */
 const STATEMENT_CACHE_SIZE = 500;
 
+type CachedConnection = ReturnType<typeof withStatementCache>;
+
 /**
  * The connection as Kysely sees it, with `prepare` answered from a small LRU of prepared
  * statements keyed by SQL text (queries are parameterised, so the text repeats). Safe because
  * the one connection runs one statement at a time; SQLite re-prepares a cached statement itself
- * when the schema changed under it.
+ * when the schema changed under it. `selectArrays` keeps its own statements, in raw (array) mode,
+ * so a statement Kysely gets always returns objects.
  */
 function withStatementCache(db: BetterSqlite3.Database) {
-  const cache = new Map<string, BetterSqlite3.Statement>();
+  const objects = new Map<string, BetterSqlite3.Statement>();
+  const arrays = new Map<string, BetterSqlite3.Statement>();
+  const cached = (cache: Map<string, BetterSqlite3.Statement>, text: string, raw: boolean) => {
+    let statement = cache.get(text);
+    if (statement) {
+      cache.delete(text);
+    } else {
+      statement = db.prepare(text);
+      if (raw) statement.raw(true);
+      if (cache.size >= STATEMENT_CACHE_SIZE) {
+        const oldest = cache.keys().next().value;
+        if (oldest !== undefined) cache.delete(oldest);
+      }
+    }
+    cache.set(text, statement);
+    return statement;
+  };
   return {
     prepare(text: string): BetterSqlite3.Statement {
-      let statement = cache.get(text);
-      if (statement) {
-        cache.delete(text);
-      } else {
-        statement = db.prepare(text);
-        if (cache.size >= STATEMENT_CACHE_SIZE) {
-          const oldest = cache.keys().next().value;
-          if (oldest !== undefined) cache.delete(oldest);
-        }
-      }
-      cache.set(text, statement);
-      return statement;
+      return cached(objects, text, false);
+    },
+    selectArrays(text: string, parameters: readonly unknown[]): unknown[][] {
+      return cached(arrays, text, true).all(parameters) as unknown[][];
     },
     close(): void {
-      cache.clear();
+      objects.clear();
+      arrays.clear();
       db.close();
     },
   };

@@ -1,0 +1,276 @@
+/**
+ * Profile of Groundwork's record create (`POST /api/v1/collections/bench_items/records`, the body
+ * bench/data-rest.ts sends, admin API key): CPU per request of the server and of PostgreSQL, and
+ * where the server's goes. A tool for finding and checking CPU cuts on the write path, not a
+ * benchmark against peers (that is bench/data-rest.ts); nothing is written to docs/.
+ *
+ *   npx tsx bench/profile-data-write.ts
+ *
+ * Each target starts one node (`node [--cpu-prof] bin/groundwork.js start`), creates the
+ * collection of bench/data-rest.ts (no seed rows), warms up with wrk and measures one window of
+ * `wrk -t1 -c64` with bench/servers/data-rest-create.lua. CPU µs/req is the process's (and for
+ * PostgreSQL the postmaster tree's) user + system time over the window ÷ requests served. With the
+ * profiler on, the samples inside the window are summed by group and function, as µs per request.
+ *
+ * Environment: PROFILE_TARGETS (`sqlite,postgres`), PROFILE_DURATION_S (8), PROFILE_WARMUP_S (2),
+ * PROFILE_CONNECTIONS (64), PROFILE_TOP (25), PROFILE_CPU_PROF (1; 0 measures without the
+ * profiler's own cost), PROFILE_OUT (`.bench-tmp/profile-data-write`), PROFILE_ROOT (a directory
+ * holding `bin/groundwork.js`, `dist/` and `node_modules` to profile instead of this checkout, e.g. an
+ * older revision built elsewhere for a before/after comparison; no build is made then).
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { createDatabaseAt, type PostgresServer, startPostgres } from '../test/harness/postgres.js';
+import { buildDist } from './lib/build.js';
+import { benchTmpRoot, repoRoot } from './lib/paths.js';
+import { processCpuMs } from './lib/proc-cpu.js';
+import { startServerOnFreePort } from './lib/server-process.js';
+import { positiveIntFromEnv } from './lib/stats.js';
+import { runWrk } from './lib/wrk.js';
+
+type Target = 'sqlite' | 'postgres';
+
+const settings = {
+  targets: (process.env.PROFILE_TARGETS?.trim() || 'sqlite,postgres').split(',') as Target[],
+  durationS: positiveIntFromEnv('PROFILE_DURATION_S', 8),
+  warmupS: positiveIntFromEnv('PROFILE_WARMUP_S', 2),
+  connections: positiveIntFromEnv('PROFILE_CONNECTIONS', 64),
+  top: positiveIntFromEnv('PROFILE_TOP', 25),
+  cpuProf: process.env.PROFILE_CPU_PROF !== '0',
+  out: path.resolve(process.env.PROFILE_OUT?.trim() || path.join(benchTmpRoot, 'profile-data-write')),
+};
+
+const COLLECTION = 'bench_items';
+const RECORDS = `/api/v1/collections/${COLLECTION}/records`;
+/** PROFILE_ROOT: a directory with `bin/`, `dist/` and `node_modules` to run instead of this checkout (no build then). */
+const root = process.env.PROFILE_ROOT?.trim() ? path.resolve(process.env.PROFILE_ROOT.trim()) : repoRoot;
+const groundworkBin = path.join(root, 'bin', 'groundwork.js');
+const createScript = path.join(repoRoot, 'bench', 'servers', 'data-rest-create.lua');
+const childEnv: NodeJS.ProcessEnv = Object.fromEntries(
+  Object.entries(process.env).filter(
+    ([key]) => key !== 'NODE_OPTIONS' && !key.startsWith('GROUNDWORK_') && !key.startsWith('PG'),
+  ),
+);
+
+async function measure(target: Target, postgres: PostgresServer | undefined): Promise<void> {
+  const scratch = path.join(settings.out, target);
+  rmSync(scratch, { recursive: true, force: true });
+  const dataDir = path.join(scratch, 'data');
+  mkdirSync(dataDir, { recursive: true });
+  const dbArgs = postgres ? ['--db-url', await createDatabaseAt(postgres.url(), 'profile')] : [];
+  const profDir = path.join(scratch, 'prof');
+  const { server, port } = await startServerOnFreePort((p) => ({
+    name: `groundwork-${target}`,
+    command: process.execPath,
+    args: [
+      ...(settings.cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : []),
+      groundworkBin,
+      'start',
+      '--host',
+      '127.0.0.1',
+      '--port',
+      String(p),
+      '--data-dir',
+      dataDir,
+      '--log-level',
+      'warn',
+      ...dbArgs,
+    ],
+    cwd: scratch,
+    env: childEnv,
+    readyUrl: `http://127.0.0.1:${p}/readyz`,
+    stdout: path.join(scratch, 'stdout.log'),
+  }));
+  const base = `http://127.0.0.1:${port}`;
+  let window: { fromUs: number; toUs: number } | undefined;
+  let requests = 0;
+  try {
+    const keyRun = spawnSync(
+      process.execPath,
+      [groundworkBin, 'admin', 'key', 'create', '--name', 'bench', '--data-dir', dataDir, ...dbArgs],
+      { cwd: scratch, env: childEnv, encoding: 'utf8' },
+    );
+    const key = keyRun.stdout.trim();
+    if (keyRun.status !== 0 || key === '') throw new Error(`admin key create failed: ${keyRun.stderr}`);
+    const headers = { authorization: `Bearer ${key}` };
+    const created = await fetch(`${base}/api/v1/collections`, {
+      method: 'POST',
+      headers: { ...headers, 'content-type': 'application/json' },
+      body: JSON.stringify({
+        name: COLLECTION,
+        fields: [
+          { name: 'title', type: 'text' },
+          { name: 'n', type: 'number', integer: true },
+          { name: 'tag', type: 'text' },
+          { name: 'done', type: 'boolean' },
+        ],
+        indexes: [{ fields: ['tag', 'n'] }],
+        rules: { list: '', view: '', create: '', update: null, delete: null },
+      }),
+    });
+    if (created.status !== 201) throw new Error(`collection: HTTP ${created.status} ${await created.text()}`);
+    const load = {
+      url: base + RECORDS,
+      threads: 1,
+      connections: settings.connections,
+      headers: { ...headers, 'Content-Type': 'application/json' },
+      script: createScript,
+    };
+    await runWrk({ ...load, durationS: settings.warmupS, scriptArgs: [randomUUID().slice(0, 8)] });
+    const cpuBefore = processCpuMs(server.pid);
+    const pgBefore = postgres ? treeCpuMs(postgres.pid) : undefined;
+    const fromUs = monotonicUs();
+    const wrk = await runWrk({
+      ...load,
+      durationS: settings.durationS,
+      scriptArgs: [randomUUID().slice(0, 8)],
+    });
+    const toUs = monotonicUs();
+    const cpuAfter = processCpuMs(server.pid);
+    const pgAfter = postgres ? treeCpuMs(postgres.pid) : undefined;
+    window = { fromUs, toUs };
+    requests = wrk.requests;
+    if (wrk.non2xx3xx > 0 || wrk.requests === 0)
+      throw new Error(`${target}: ${wrk.non2xx3xx} non-2xx of ${wrk.requests} responses`);
+    const us = (a?: number, b?: number) =>
+      a === undefined || b === undefined ? 'n/a' : (((b - a) * 1_000) / wrk.requests).toFixed(1);
+    console.log(
+      `${target}: ${Math.round(wrk.requestsPerSec)} req/s, p50 ${wrk.latencyMs.p50} ms, p99 ${wrk.latencyMs.p99} ms, server CPU ${us(cpuBefore, cpuAfter)} µs/req, PostgreSQL CPU ${us(pgBefore, pgAfter)} µs/req`,
+    );
+  } finally {
+    const exit = await server.stop(15_000);
+    if (exit.killed) console.warn(`  ${server.name} ignored SIGTERM and was killed (no profile)`);
+  }
+  if (!settings.cpuProf) return;
+  const file = readdirSync(profDir).find((f) => f.endsWith('.cpuprofile'));
+  if (file === undefined) throw new Error(`${target}: no .cpuprofile in ${profDir}`);
+  const profile = JSON.parse(readFileSync(path.join(profDir, file), 'utf8')) as CpuProfile;
+  const text = summary(profile, window, requests);
+  writeFileSync(path.join(scratch, 'report.txt'), text);
+  console.log(text);
+}
+
+/** User + system ms of a process and its live children (the postmaster and its backends). */
+function treeCpuMs(rootPid: number): number | undefined {
+  const ticks = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+  const read = (pid: number | string) => {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      const t = [14, 15, 16, 17].reduce((sum, i) => sum + Number(f[i - 3]), 0);
+      return { ppid: Number(f[1]), ms: (t * 1_000) / ticks };
+    } catch {
+      return undefined;
+    }
+  };
+  const root = read(rootPid);
+  if (!root) return undefined;
+  let total = root.ms;
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const child = read(entry);
+    if (child?.ppid === rootPid) total += child.ms;
+  }
+  return total;
+}
+
+function monotonicUs(): number {
+  return Number(process.hrtime.bigint() / 1_000n);
+}
+
+interface CallFrame {
+  functionName: string;
+  url: string;
+  lineNumber: number;
+}
+interface CpuProfile {
+  nodes: { id: number; callFrame: CallFrame; children?: number[] }[];
+  startTime: number;
+  samples: number[];
+  timeDeltas: number[];
+}
+
+/** Self time by group and function, and inclusive time by function, in µs per request. */
+function summary(
+  profile: CpuProfile,
+  window: { fromUs: number; toUs: number } | undefined,
+  requests: number,
+) {
+  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+  const parent = new Map<number, number>();
+  for (const node of profile.nodes) for (const child of node.children ?? []) parent.set(child, node.id);
+  const group = new Map<string, number>();
+  const self = new Map<string, number>();
+  const total = new Map<string, number>();
+  const add = (map: Map<string, number>, key: string, us: number) => map.set(key, (map.get(key) ?? 0) + us);
+  let busy = 0;
+  let t = profile.startTime;
+  for (let i = 0; i < profile.samples.length; i++) {
+    t += profile.timeDeltas[i] ?? 0;
+    const us = profile.timeDeltas[i + 1] ?? 0;
+    if (window !== undefined && (t < window.fromUs || t > window.toUs)) continue;
+    const node = byId.get(profile.samples[i]!)!;
+    const name = node.callFrame.functionName;
+    if (name === '(idle)' || name === '(root)') continue;
+    busy += us;
+    add(group, groupOf(node.callFrame), us);
+    add(self, frameKey(node.callFrame), us);
+    const seen = new Set<string>();
+    for (let id: number | undefined = node.id; id !== undefined; id = parent.get(id)) {
+      const key = frameKey(byId.get(id)!.callFrame);
+      if (seen.has(key)) continue;
+      seen.add(key);
+      add(total, key, us);
+    }
+  }
+  const rows = (map: Map<string, number>) =>
+    [...map.entries()]
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, settings.top)
+      .map(([k, us]) => `  ${(us / requests).toFixed(2).padStart(7)}  ${k}`)
+      .join('\n');
+  return [
+    `main thread busy ${(busy / requests).toFixed(1)} µs/req`,
+    'self µs/req by group:',
+    rows(group),
+    'self µs/req by function:',
+    rows(self),
+    'inclusive µs/req by function:',
+    rows(new Map([...total].filter(([k]) => !k.startsWith('(root)')))),
+    '',
+  ].join('\n');
+}
+
+function groupOf(frame: CallFrame): string {
+  const url = frame.url;
+  if (url === '') return frame.functionName.startsWith('(') ? frame.functionName : '(native)';
+  const modules = url.lastIndexOf('/node_modules/');
+  if (modules !== -1) {
+    const rest = url.slice(modules + '/node_modules/'.length).split('/');
+    return rest[0]!.startsWith('@') ? `${rest[0]}/${rest[1]}` : rest[0]!;
+  }
+  const dist = url.lastIndexOf('/dist/');
+  if (dist !== -1) return `gw:${url.slice(dist + '/dist/'.length)}`;
+  return url.replace(/^file:\/\//, '');
+}
+
+function frameKey(frame: CallFrame): string {
+  const name = frame.functionName || '(anonymous)';
+  return frame.url === '' ? name : `${name} ${groupOf(frame)}:${frame.lineNumber + 1}`;
+}
+
+async function main(): Promise<void> {
+  if (root === repoRoot) buildDist();
+  mkdirSync(settings.out, { recursive: true });
+  const postgres = settings.targets.includes('postgres') ? await startPostgres() : undefined;
+  try {
+    for (const target of settings.targets)
+      await measure(target, target === 'postgres' ? postgres : undefined);
+  } finally {
+    await postgres?.destroy();
+  }
+}
+
+await main();

@@ -1,0 +1,412 @@
+/**
+ * Profile of the data REST API's list read: CPU per request of the server (and of PostgreSQL) and,
+ * with the profiler, where the server's time goes, for bench/data-rest.ts's list
+ * (`?filter=tag = "tK"&sort=n&limit=50`, admin API key) on SQLite and PostgreSQL. A tool for finding
+ * and checking CPU cuts, not a benchmark against peers (that is bench/data-rest.ts); nothing is
+ * written to docs/.
+ *
+ *   npx tsx bench/profile-data.ts
+ *
+ * Per dialect, one `node [--cpu-prof] bin/groundwork.js start` node per root, side by side, each with
+ * the collection of bench/data-rest.ts seeded with PROFILE_ROWS rows through `/api/v1/batch` and
+ * warmed up; then PROFILE_ROUNDS short `wrk -t1 -c64` windows alternate between the nodes (the
+ * machine is shared and noisy: compare medians of interleaved windows, not single runs). A node's
+ * CPU time over a window divided by the requests served is "CPU µs/req"; PostgreSQL's (postmaster
+ * and backends) likewise. Profiles are summed by function as in bench/profile-edge.ts (main-thread
+ * µs per request inside the measured windows).
+ *
+ * Environment: PROFILE_DIALECTS (`sqlite,postgres`), PROFILE_ROUNDS (5), PROFILE_DURATION_S (4),
+ * PROFILE_WARMUP_S (2), PROFILE_ROWS (10000), PROFILE_CPU_PROF (1; 0 = no profiler), PROFILE_TOP
+ * (25), PROFILE_PATH (`list`, or `get`), PROFILE_ROOTS (`label=dir,…` as in bench/profile-edge.ts;
+ * default this checkout, built first), PROFILE_OUT (`.bench-tmp/profile-data`).
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { type PostgresServer, startPostgres } from '../test/harness/postgres.js';
+import { buildDist } from './lib/build.js';
+import { benchTmpRoot, repoRoot } from './lib/paths.js';
+import { processCpuMs } from './lib/proc-cpu.js';
+import { type ServerProcess, startServerOnFreePort } from './lib/server-process.js';
+import { positiveIntFromEnv } from './lib/stats.js';
+import { runWrk } from './lib/wrk.js';
+
+type Dialect = 'sqlite' | 'postgres';
+const COLLECTION = 'bench_items';
+const TAGS = 20;
+const RECORDS = `/api/v1/collections/${COLLECTION}/records`;
+
+const settings = {
+  dialects: (process.env.PROFILE_DIALECTS?.trim() || 'sqlite,postgres').split(',') as Dialect[],
+  rounds: positiveIntFromEnv('PROFILE_ROUNDS', 5),
+  durationS: positiveIntFromEnv('PROFILE_DURATION_S', 4),
+  warmupS: positiveIntFromEnv('PROFILE_WARMUP_S', 2),
+  rows: positiveIntFromEnv('PROFILE_ROWS', 10_000),
+  top: positiveIntFromEnv('PROFILE_TOP', 25),
+  cpuProf: process.env.PROFILE_CPU_PROF !== '0',
+  pathKind: process.env.PROFILE_PATH?.trim() || 'list',
+  roots: rootsFromEnv(),
+  out: path.resolve(process.env.PROFILE_OUT?.trim() || path.join(benchTmpRoot, 'profile-data')),
+};
+
+function rootsFromEnv(): { label: string; dir: string }[] {
+  const raw = process.env.PROFILE_ROOTS?.trim();
+  if (!raw) return [{ label: 'current', dir: repoRoot }];
+  return raw.split(',').map((entry) => {
+    const eq = entry.indexOf('=');
+    if (eq <= 0) throw new Error(`PROFILE_ROOTS entries are label=dir, got ${JSON.stringify(entry)}`);
+    return { label: entry.slice(0, eq).trim(), dir: path.resolve(entry.slice(eq + 1).trim()) };
+  });
+}
+
+const childEnv: NodeJS.ProcessEnv = Object.fromEntries(
+  Object.entries(process.env).filter(
+    ([key]) => key !== 'NODE_OPTIONS' && !key.startsWith('GROUNDWORK_') && !key.startsWith('PG'),
+  ),
+);
+
+interface Run {
+  label: string;
+  dialect: Dialect;
+  requests: number;
+  requestsPerSec: number;
+  cpuUsPerRequest: number;
+  pgUsPerRequest: number | undefined;
+}
+
+interface Target {
+  label: string;
+  dialect: Dialect;
+  server: ServerProcess;
+  load: Parameters<typeof runWrk>[0];
+  profDir: string;
+  scratch: string;
+  windows: { fromUs: number; toUs: number; requests: number }[];
+}
+
+async function call(base: string, method: string, url: string, key: string, body?: unknown) {
+  const response = await fetch(base + url, {
+    method,
+    headers: {
+      authorization: `Bearer ${key}`,
+      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+    },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await response.text();
+  if (response.status >= 300) throw new Error(`${method} ${url}: ${response.status} ${text.slice(0, 300)}`);
+  return JSON.parse(text) as unknown;
+}
+
+/** Starts one node of `root` on `dialect`, creates and seeds the collection, warms it up. */
+async function setup(
+  root: { label: string; dir: string },
+  dialect: Dialect,
+  pgServer: PostgresServer | undefined,
+): Promise<Target> {
+  const scratch = path.join(settings.out, `${root.label}-${dialect}`);
+  rmSync(scratch, { recursive: true, force: true });
+  const dataDir = path.join(scratch, 'data');
+  mkdirSync(dataDir, { recursive: true });
+  const dbUrl = dialect === 'postgres' ? await pgServer?.createDatabase('profile') : undefined;
+  const dbArgs = dbUrl === undefined ? [] : ['--db-url', dbUrl];
+  const bin = path.join(root.dir, 'bin', 'groundwork.js');
+  const profDir = path.join(scratch, 'prof');
+  const { server, port } = await startServerOnFreePort((p) => ({
+    name: `groundwork-${root.label}-${dialect}`,
+    command: process.execPath,
+    args: [
+      ...(settings.cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : []),
+      bin,
+      'start',
+      '--host',
+      '127.0.0.1',
+      '--port',
+      String(p),
+      '--data-dir',
+      dataDir,
+      '--log-level',
+      'warn',
+      ...dbArgs,
+    ],
+    cwd: scratch,
+    env: childEnv,
+    readyUrl: `http://127.0.0.1:${p}/readyz`,
+    stdout: path.join(scratch, 'stdout.log'),
+  }));
+  const base = `http://127.0.0.1:${port}`;
+  try {
+    const keyRun = spawnSync(
+      process.execPath,
+      [bin, 'admin', 'key', 'create', '--name', 'bench', '--data-dir', dataDir, ...dbArgs],
+      { cwd: scratch, env: childEnv, encoding: 'utf8' },
+    );
+    const key = keyRun.stdout.trim();
+    if (keyRun.status !== 0 || key === '') throw new Error(`admin key create failed: ${keyRun.stderr}`);
+    await call(base, 'POST', '/api/v1/collections', key, {
+      name: COLLECTION,
+      fields: [
+        { name: 'title', type: 'text' },
+        { name: 'n', type: 'number', integer: true },
+        { name: 'tag', type: 'text' },
+        { name: 'done', type: 'boolean' },
+      ],
+      indexes: [{ fields: ['tag', 'n'] }],
+      rules: { list: '', view: '', create: '', update: null, delete: null },
+    });
+    for (let from = 0; from < settings.rows; from += 100) {
+      const operations = [];
+      for (let n = from; n < Math.min(settings.rows, from + 100); n++) {
+        operations.push({
+          op: 'create',
+          collection: COLLECTION,
+          data: { title: `item ${n}`, n, tag: `t${n % TAGS}`, done: n % 2 === 0 },
+        });
+      }
+      await call(base, 'POST', '/api/v1/batch', key, { operations });
+    }
+    if (dbUrl !== undefined) execFileSync('psql', [dbUrl, '-qc', `analyze "${COLLECTION}"`]);
+    const pathsFile = path.join(scratch, 'paths.txt');
+    let paths: string[];
+    if (settings.pathKind === 'get') {
+      const page = (await call(base, 'GET', `${RECORDS}?limit=500`, key)) as { items: { id: string }[] };
+      paths = page.items.map((item) => `${RECORDS}/${item.id}`);
+    } else {
+      paths = Array.from(
+        { length: TAGS },
+        (_, i) => `${RECORDS}?filter=${encodeURIComponent(`tag = "t${i}"`)}&sort=n&limit=50`,
+      );
+    }
+    writeFileSync(pathsFile, `${paths.join('\n')}\n`);
+    const load = {
+      url: base,
+      threads: 1,
+      connections: 64,
+      durationS: settings.warmupS,
+      headers: { authorization: `Bearer ${key}` },
+      script: path.join(repoRoot, 'bench', 'servers', 'data-rest-paths.lua'),
+      scriptArgs: [pathsFile],
+    };
+    await runWrk(load);
+    return { label: root.label, dialect, server, load, profDir, scratch, windows: [] };
+  } catch (error) {
+    await server.stop();
+    throw error;
+  }
+}
+
+/** One measured wrk window on `target`. */
+async function measure(target: Target, pgServer: PostgresServer | undefined): Promise<Run> {
+  const pgPid = target.dialect === 'postgres' ? pgServer?.pid : undefined;
+  const cpuBefore = processCpuMs(target.server.pid) ?? 0;
+  const pgBefore = pgPid === undefined ? undefined : processTreeCpuMs(pgPid);
+  const fromUs = monotonicUs();
+  const wrk = await runWrk({ ...target.load, durationS: settings.durationS });
+  const toUs = monotonicUs();
+  const cpuAfter = processCpuMs(target.server.pid) ?? 0;
+  const pgAfter = pgPid === undefined ? undefined : processTreeCpuMs(pgPid);
+  if (wrk.non2xx3xx > 0 || wrk.requests === 0)
+    throw new Error(
+      `${target.label} ${target.dialect}: ${wrk.non2xx3xx} non-2xx of ${wrk.requests} responses`,
+    );
+  target.windows.push({ fromUs, toUs, requests: wrk.requests });
+  return {
+    label: target.label,
+    dialect: target.dialect,
+    requests: wrk.requests,
+    requestsPerSec: wrk.requestsPerSec,
+    cpuUsPerRequest: ((cpuAfter - cpuBefore) * 1_000) / wrk.requests,
+    pgUsPerRequest:
+      pgBefore !== undefined && pgAfter !== undefined
+        ? ((pgAfter - pgBefore) * 1_000) / wrk.requests
+        : undefined,
+  };
+}
+
+/** Stops the node; with the profiler, sums its profile over the measured windows. */
+async function finish(target: Target): Promise<string | undefined> {
+  const exit = await target.server.stop(15_000);
+  if (exit.killed) console.warn(`  ${target.server.name} ignored SIGTERM and was killed`);
+  if (!settings.cpuProf) return undefined;
+  const file = readdirSync(target.profDir).find((f) => f.endsWith('.cpuprofile'));
+  if (file === undefined) return undefined;
+  const profile = JSON.parse(readFileSync(path.join(target.profDir, file), 'utf8')) as CpuProfile;
+  const report = summariseProfile(profile, target.windows);
+  writeFileSync(path.join(target.scratch, 'report.txt'), report);
+  return report;
+}
+
+function processTreeCpuMs(rootPid: number): number | undefined {
+  const ticks = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+  const read = (pid: number | string): { ppid: number; ms: number } | undefined => {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      const sum = [14, 15, 16, 17].reduce((s, f) => s + Number(fields[f - 3]), 0);
+      return { ppid: Number(fields[4 - 3]), ms: (sum * 1_000) / ticks };
+    } catch {
+      return undefined;
+    }
+  };
+  const root = read(rootPid);
+  if (root === undefined) return undefined;
+  let total = root.ms;
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const child = read(entry);
+    if (child?.ppid === rootPid) total += child.ms;
+  }
+  return total;
+}
+
+function monotonicUs(): number {
+  return Number(process.hrtime.bigint() / 1_000n);
+}
+
+interface CallFrame {
+  functionName: string;
+  url: string;
+  lineNumber: number;
+}
+interface ProfileNode {
+  id: number;
+  callFrame: CallFrame;
+  children?: number[];
+}
+interface CpuProfile {
+  nodes: ProfileNode[];
+  startTime: number;
+  samples: number[];
+  timeDeltas: number[];
+}
+
+/** Self and inclusive main-thread µs per request by function, for samples inside `window`. */
+function summariseProfile(
+  profile: CpuProfile,
+  windows: readonly { fromUs: number; toUs: number; requests: number }[],
+): string {
+  const requests = windows.reduce((sum, w) => sum + w.requests, 0);
+  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+  const parent = new Map<number, number>();
+  for (const node of profile.nodes) for (const child of node.children ?? []) parent.set(child, node.id);
+  const group = new Map<string, number>();
+  const self = new Map<string, number>();
+  const total = new Map<string, number>();
+  const add = (map: Map<string, number>, key: string, us: number) => map.set(key, (map.get(key) ?? 0) + us);
+  let busy = 0;
+  let t = profile.startTime;
+  for (let i = 0; i < profile.samples.length; i++) {
+    t += profile.timeDeltas[i] ?? 0;
+    const us = profile.timeDeltas[i + 1] ?? 0;
+    if (!windows.some((w) => t >= w.fromUs && t <= w.toUs)) continue;
+    const node = byId.get(profile.samples[i] as number) as ProfileNode;
+    const name = node.callFrame.functionName;
+    if (name === '(idle)' || name === '(root)') continue;
+    busy += us;
+    add(group, groupOf(node.callFrame), us);
+    add(self, frameKey(node.callFrame), us);
+    const seen = new Set<string>();
+    for (let id: number | undefined = node.id; id !== undefined; id = parent.get(id)) {
+      const key = frameKey((byId.get(id) as ProfileNode).callFrame);
+      if (seen.has(key)) continue;
+      seen.add(key);
+      add(total, key, us);
+    }
+  }
+  const rows = (map: Map<string, number>) =>
+    [...map.entries()]
+      .filter(([k]) => !k.startsWith('(root)'))
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, settings.top)
+      .map(([k, us]) => `  ${(us / requests).toFixed(2).padStart(7)}  ${k}`)
+      .join('\n');
+  return [
+    `main thread busy ${(busy / requests).toFixed(1)} µs/req`,
+    'self µs/req by group:',
+    rows(group),
+    'self µs/req by function:',
+    rows(self),
+    'inclusive µs/req by function:',
+    rows(total),
+    '',
+  ].join('\n');
+}
+
+function groupOf(frame: CallFrame): string {
+  const url = frame.url;
+  if (url === '') return frame.functionName.startsWith('(') ? frame.functionName : '(native)';
+  const modules = url.lastIndexOf('/node_modules/');
+  if (modules !== -1) {
+    const rest = url.slice(modules + '/node_modules/'.length).split('/');
+    return (rest[0] as string).startsWith('@') ? `${rest[0]}/${rest[1]}` : (rest[0] as string);
+  }
+  const dist = url.lastIndexOf('/dist/');
+  if (dist !== -1) return `gw:${url.slice(dist + '/dist/'.length)}`;
+  return url.replace(/^file:\/\//, '');
+}
+
+function frameKey(frame: CallFrame): string {
+  const name = frame.functionName || '(anonymous)';
+  if (frame.url === '') return name;
+  return `${name} ${groupOf(frame)}:${frame.lineNumber + 1}`;
+}
+
+async function main(): Promise<void> {
+  if (!process.env.PROFILE_ROOTS?.trim()) buildDist();
+  mkdirSync(settings.out, { recursive: true });
+  const pgServer = settings.dialects.includes('postgres') ? await startPostgres() : undefined;
+  const runs: Run[] = [];
+  try {
+    for (const dialect of settings.dialects) {
+      // Every root's node runs side by side and the windows alternate between them, so a busy
+      // spell on the shared machine falls on all of them alike.
+      const targets: Target[] = [];
+      try {
+        for (const root of settings.roots) targets.push(await setup(root, dialect, pgServer));
+        for (let round = 1; round <= settings.rounds; round++) {
+          const order = round % 2 === 1 ? targets : [...targets].reverse();
+          for (const target of order) {
+            const run = await measure(target, pgServer);
+            runs.push(run);
+            console.log(
+              `round ${round} ${run.label} ${dialect}: ${Math.round(run.requestsPerSec)} req/s, server CPU ${run.cpuUsPerRequest.toFixed(1)} µs/req` +
+                (run.pgUsPerRequest === undefined
+                  ? ''
+                  : `, PostgreSQL ${run.pgUsPerRequest.toFixed(1)} µs/req`),
+            );
+          }
+        }
+      } finally {
+        for (const target of targets) {
+          const report = await finish(target);
+          if (report) console.log(`${target.label} ${dialect} profile:\n${report}`);
+        }
+      }
+    }
+  } finally {
+    await pgServer?.destroy();
+  }
+  const med = (values: number[]) => {
+    const sorted = [...values].sort((a, b) => a - b);
+    return sorted[Math.floor(sorted.length / 2)] ?? Number.NaN;
+  };
+  console.log(
+    `\nsummary (${settings.cpuProf ? 'with' : 'without'} the profiler; median of ${settings.rounds}):`,
+  );
+  for (const dialect of settings.dialects) {
+    for (const root of settings.roots) {
+      const mine = runs.filter((r) => r.dialect === dialect && r.label === root.label);
+      const pg = mine.map((r) => r.pgUsPerRequest ?? 0);
+      console.log(
+        `  ${dialect.padEnd(8)} ${root.label.padEnd(10)} server CPU µs/req ${med(mine.map((r) => r.cpuUsPerRequest)).toFixed(1)}` +
+          ` (${mine.map((r) => r.cpuUsPerRequest.toFixed(0)).join(' ')})` +
+          (dialect === 'postgres'
+            ? `   PostgreSQL µs/req ${med(pg).toFixed(1)} (${pg.map((v) => v.toFixed(0)).join(' ')})`
+            : '') +
+          `   req/s ${med(mine.map((r) => r.requestsPerSec)).toFixed(0)}`,
+      );
+    }
+  }
+}
+
+await main();
