@@ -8,6 +8,7 @@ import type { Component } from '../core/lifecycle.js';
 import type { Logger } from '../core/logger.js';
 import type { Metrics } from '../core/metrics.js';
 import type { Database } from '../db/database.js';
+import { mergeVary } from '../net/vary.js';
 import { ConcurrencyLimit } from './concurrency-limit.js';
 import { type CompiledCors, compileCors, evaluateCors } from './cors.js';
 import { IdempotencyPolicy } from './idempotency/idempotency-policy.js';
@@ -401,16 +402,6 @@ function addSecurityHeaders(reply: FastifyReply): void {
 /** Sets headers, merging `Vary` with what the reply already varies on instead of replacing it. */
 function setMerged(reply: FastifyReply, headers: Record<string, string>): void {
   for (const [name, value] of Object.entries(headers)) {
-    const existing = reply.getHeader(name);
-    if (name === 'vary' && typeof existing === 'string' && existing !== '') {
-      const seen = new Set(existing.split(',').map((v) => v.trim().toLowerCase()));
-      const added = value
-        .split(',')
-        .map((v) => v.trim())
-        .filter((v) => !seen.has(v.toLowerCase()));
-      if (added.length > 0) reply.header('vary', `${existing}, ${added.join(', ')}`);
-    } else {
-      reply.header(name, value);
-    }
+    reply.header(name, name === 'vary' ? mergeVary(reply.getHeader('vary'), value) : value);
   }
 }

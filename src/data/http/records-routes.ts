@@ -3,6 +3,7 @@ import type { ResolvedConfig } from '../../core/config.js';
 import { isGroundworkError } from '../../core/errors.js';
 import type { Database } from '../../db/database.js';
 import type { Principal } from '../../gateway/principal.js';
+import { mergeVary } from '../../net/vary.js';
 import { cacheControlFor, lastModifiedOf, notModifiedSince, READ_VARY } from '../cache/http-caching.js';
 import { planRead, type ReadPlan } from '../cache/read-plan.js';
 import type { CachedView, RecordCache } from '../cache/record-cache.js';
@@ -184,7 +185,7 @@ export function registerRecordRoutes(app: FastifyInstance, deps: RecordRouteDeps
 /** Cache-Control and Vary of a successful read (errors keep the defaults of the error handler). */
 function readHeaders(reply: FastifyReply, def: CollectionDef, plan: ReadPlan, principal: Principal): void {
   reply.header('cache-control', cacheControlFor(def, plan, principal));
-  reply.header('vary', READ_VARY);
+  reply.header('vary', mergeVary(reply.getHeader('vary'), READ_VARY));
 }
 
 function header(request: FastifyRequest, name: string): string | undefined {
