@@ -263,6 +263,11 @@ export const configSchema = z.strictObject({
       connectTimeoutMs: int(100, 600_000)
         .default(5_000)
         .describe('PostgreSQL: time allowed to open a connection.'),
+      preparedStatements: bool
+        .default(true)
+        .describe(
+          'PostgreSQL: keep hot queries prepared on each connection (named statements). Turn off behind a pooler that does not track them (PgBouncer transaction mode before 1.21, or without max_prepared_statements).',
+        ),
       busyTimeoutMs: int(0, 600_000)
         .default(5_000)
         .describe('SQLite: how long a writer waits for another process holding the lock.'),
@@ -461,6 +466,7 @@ export const optionSources: readonly OptionSource[] = [
   { path: 'db.url', env: 'GROUNDWORK_DB_URL', flag: 'db-url', secret: true },
   { path: 'db.poolMax', env: 'GROUNDWORK_DB_POOL_MAX' },
   { path: 'db.connectTimeoutMs', env: 'GROUNDWORK_DB_CONNECT_TIMEOUT_MS' },
+  { path: 'db.preparedStatements', env: 'GROUNDWORK_DB_PREPARED_STATEMENTS' },
   { path: 'db.busyTimeoutMs', env: 'GROUNDWORK_DB_BUSY_TIMEOUT_MS' },
   { path: 'db.migrateOnStart', env: 'GROUNDWORK_DB_MIGRATE_ON_START', flag: 'migrate' },
   { path: 'admin.email', env: 'GROUNDWORK_ADMIN_EMAIL' },

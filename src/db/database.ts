@@ -17,6 +17,8 @@ export interface DatabaseOptions {
   url: string;
   poolMax?: number;
   connectTimeoutMs?: number;
+  /** PostgreSQL: prepare hot queries per connection (named statements). Default true. */
+  preparedStatements?: boolean;
   busyTimeoutMs?: number;
   logger?: Logger;
 }
@@ -84,6 +86,7 @@ export class Database<DB = AnyDb> implements Component {
         url,
         poolMax: options.poolMax ?? 10,
         connectTimeoutMs: options.connectTimeoutMs ?? 5_000,
+        preparedStatements: options.preparedStatements ?? true,
         ...(options.logger ? { logger: options.logger } : {}),
       });
       this.#boundary = withDriverBoundary(postgres.dialect, { translate: translatePostgresError });

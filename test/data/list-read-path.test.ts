@@ -264,6 +264,27 @@ describe.skipIf(!postgres.available)('Database.selectArrays on PostgreSQL: named
     expect(await run('select 1 + $1::int as v', [41])).toEqual([[42]]);
   });
 
+  it('db.preparedStatements false: the same answers, nothing prepared on the connection', async () => {
+    const plain = new Database({
+      url: await postgres.createDatabase('arrays_plain'),
+      poolMax: 1,
+      preparedStatements: false,
+    });
+    await plain.start();
+    try {
+      for (let i = 0; i < 3; i++)
+        expect(await plain.selectArrays(CompiledQuery.raw('select 1 + $1::int as v', [i]))).toEqual([
+          [i + 1],
+        ]);
+      const [[count]] = (await plain.selectArrays(
+        CompiledQuery.raw(`select count(*)::int from pg_prepared_statements where name like 'gw_%'`, []),
+      )) as [[number]];
+      expect(count).toBe(0);
+    } finally {
+      await plain.close();
+    }
+  });
+
   it('recovers when a table is re-created with other column types under a prepared statement', async () => {
     await sql`create table arrays_t (a text)`.execute(database.kysely);
     await sql`insert into arrays_t values ('x')`.execute(database.kysely);

@@ -8,6 +8,8 @@ export interface PostgresOptions {
   url: string;
   poolMax: number;
   connectTimeoutMs: number;
+  /** Named (prepared) statements for `selectArrays`; false behind a pooler that does not track them. */
+  preparedStatements: boolean;
   logger?: Logger;
 }
 
@@ -58,7 +60,7 @@ export function createPostgresDialect(options: PostgresOptions): PostgresDialect
         preparedOn.set(client, names);
       }
       const name = statementName(sql);
-      const named = names.has(name) || names.size < NAMED_PER_CONNECTION;
+      const named = options.preparedStatements && (names.has(name) || names.size < NAMED_PER_CONNECTION);
       // Counted before it runs: a statement whose Parse failed only wastes a slot.
       if (named) names.add(name);
       let result: pg.QueryResult<unknown[]>;
