@@ -24,7 +24,10 @@
  *
  * Environment:
  * - PROFILE_SCENARIOS: `gateway,raw,healthz` (default); also `ratelimit`, the gateway route with a
- *   per-client-IP sliding-window rate limit that is never reached (bench/edge-proxy.ts's policies).
+ *   per-client-IP sliding-window rate limit that is never reached (bench/edge-proxy.ts's policies),
+ *   and `minimal`, bench/edge-proxy.ts's minimal undici proxy peer (plain node:http + undici
+ *   `Pool.stream()`, the floor issue 7 measures the edge against) in front of the same upstream,
+ *   run once per round whatever PROFILE_ROOTS says (labelled `peer`).
  * - PROFILE_ROUNDS (1), PROFILE_DURATION_S (10), PROFILE_WARMUP_S (3), PROFILE_CONNECTIONS (64),
  *   PROFILE_TOP (25 rows per table).
  * - PROFILE_CPU_PROF: 1 (default) profiles; 0 measures CPU µs/req without the profiler's own cost.
@@ -47,10 +50,14 @@ import { runWrk } from './lib/wrk.js';
 const UPSTREAM_PATH = '/healthz';
 const PREFIX = '/up';
 
-type Scenario = 'gateway' | 'raw' | 'healthz' | 'ratelimit';
-/** The default set; `ratelimit` (the gateway route with a per-IP rate limit that is never reached) on request. */
+type Scenario = 'gateway' | 'raw' | 'healthz' | 'ratelimit' | 'minimal';
+/**
+ * The default set; on request `ratelimit` (the gateway route with a per-IP rate limit that is never
+ * reached) and `minimal` (the minimal undici proxy peer, for reference).
+ */
 const SCENARIOS: readonly Scenario[] = ['gateway', 'raw', 'healthz'];
-const ALL_SCENARIOS: readonly Scenario[] = [...SCENARIOS, 'ratelimit'];
+const ALL_SCENARIOS: readonly Scenario[] = [...SCENARIOS, 'ratelimit', 'minimal'];
+const PEER_ROOT = { label: 'peer', dir: repoRoot };
 
 const settings = {
   scenarios: scenariosFromEnv(),
@@ -145,23 +152,34 @@ async function measure(
   writeFileSync(path.join(scratch, 'groundwork.config.json'), JSON.stringify(config, null, 2));
   const urlPath = scenario === 'healthz' ? UPSTREAM_PATH : `${PREFIX}${UPSTREAM_PATH}`;
   const profDir = path.join(scratch, 'prof');
+  const profArgs = settings.cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : [];
   const { server, port } = await startServerOnFreePort((p) => ({
     name: `groundwork-${scenario}`,
     readyUrl: `http://127.0.0.1:${p}${urlPath}`,
     command: process.execPath,
-    args: [
-      ...(settings.cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : []),
-      path.join(root.dir, 'bin', 'groundwork.js'),
-      'start',
-      '--host',
-      '127.0.0.1',
-      '--port',
-      String(p),
-      '--data-dir',
-      path.join(scratch, 'data'),
-      '--log-level',
-      settings.logLevel,
-    ],
+    args:
+      scenario === 'minimal'
+        ? [
+            ...profArgs,
+            path.join(repoRoot, 'bench', 'peers', 'edge-proxy', 'undici-minimal.mjs'),
+            '--port',
+            String(p),
+            '--upstreams',
+            upstreamUrl,
+          ]
+        : [
+            ...profArgs,
+            path.join(root.dir, 'bin', 'groundwork.js'),
+            'start',
+            '--host',
+            '127.0.0.1',
+            '--port',
+            String(p),
+            '--data-dir',
+            path.join(scratch, 'data'),
+            '--log-level',
+            settings.logLevel,
+          ],
     cwd: scratch,
     env: childEnv,
     stdout: path.join(scratch, 'stdout.log'),
@@ -381,7 +399,8 @@ async function main(): Promise<void> {
       const order = settings.scenarios.map((_, i, all) => all[(i + round - 1) % all.length]!);
       for (const scenario of order) {
         // Roots alternate too, so a busy spell on the shared machine does not favour one of them.
-        const roots = round % 2 === 1 ? settings.roots : [...settings.roots].reverse();
+        const ordered = round % 2 === 1 ? settings.roots : [...settings.roots].reverse();
+        const roots = scenario === 'minimal' ? [PEER_ROOT] : ordered;
         for (const root of roots) {
           console.log(`round ${round}: ${root.label} ${scenario}`);
           const run = await measure(root, scenario, round, `http://127.0.0.1:${port}`);
@@ -400,7 +419,7 @@ async function main(): Promise<void> {
   }
   console.log(`\nsummary (${settings.cpuProf ? 'with' : 'without'} the profiler):`);
   for (const scenario of settings.scenarios) {
-    for (const root of settings.roots) {
+    for (const root of scenario === 'minimal' ? [PEER_ROOT] : settings.roots) {
       const mine = runs.filter((r) => r.scenario === scenario && r.root === root.label);
       const cpu = mine.map((r) => fmt(r.cpuUsPerRequest)).join(' / ');
       const user = mine.map((r) => fmt(r.userUsPerRequest)).join(' / ');

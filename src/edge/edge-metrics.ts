@@ -15,11 +15,13 @@
  * | `edge_upstream_retries_total` | counter | retries sent to it (tries after the first of a request) |
  * | `edge_upstream_circuit_state` | gauge | 0 closed, 1 half-open, 2 open |
  *
- * The hot path only bumps plain fields of a `TargetStats` and observes the histogram through a child
- * bound once per target; counters and gauges are read from those fields when Prometheus scrapes.
+ * The hot path only bumps plain fields of a `TargetStats` and counts its latency in the target's
+ * own histogram series (`LatencyHistogram`: plain counters, no label lookup per observation);
+ * counters and gauges are read from those fields when Prometheus scrapes.
  */
-import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { Counter, Gauge, type Registry } from 'prom-client';
 import { LATENCY_BUCKETS_S } from '../core/metrics.js';
+import { type HistogramSeries, LatencyHistogram } from '../net/latency-histogram.js';
 
 export type TryOutcomeLabel = '1xx' | '2xx' | '3xx' | '4xx' | '5xx' | 'connect-failure' | 'timeout' | 'reset';
 export type ErrorKind = 'connect-failure' | 'timeout' | 'reset' | '5xx' | 'body';
@@ -58,10 +60,10 @@ export class TargetStats {
   inFlight = 0;
   retries = 0;
   ejections = 0;
-  readonly #observe: (seconds: number) => void;
+  readonly #latency: HistogramSeries;
 
-  constructor(observe: (seconds: number) => void) {
-    this.#observe = observe;
+  constructor(latency: HistogramSeries) {
+    this.#latency = latency;
   }
 
   /** Records a response status of a try (its class). */
@@ -79,7 +81,7 @@ export class TargetStats {
   }
 
   observe(latencyMs: number): void {
-    this.#observe(latencyMs / 1_000);
+    this.#latency.observe(latencyMs / 1_000);
   }
 }
 
@@ -97,7 +99,7 @@ export interface TargetGaugeState {
 const CIRCUIT = { closed: 0, 'half-open': 1, open: 2 } as const;
 
 export class EdgeMetrics {
-  readonly #duration: Histogram<'group' | 'target'>;
+  readonly #duration: LatencyHistogram;
   readonly #targets: () => Iterable<TargetGaugeState>;
 
   /** `targets` lists every target (draining ones included) at scrape time. */
@@ -105,12 +107,10 @@ export class EdgeMetrics {
     this.#targets = targets;
     const registers = [registry];
     const labelNames = ['group', 'target'] as const;
-    this.#duration = new Histogram({
+    this.#duration = new LatencyHistogram(registry, {
       name: 'edge_upstream_request_duration_seconds',
       help: 'Upstream try duration, from sending the request to the end of the response or the failure.',
-      labelNames,
       buckets: LATENCY_BUCKETS_S,
-      registers,
     });
     const each = this.#targets;
     new Counter({
@@ -186,14 +186,13 @@ export class EdgeMetrics {
     );
   }
 
-  /** Counters for one target; its histogram child is bound once here. */
+  /** Counters for one target; its histogram series is bound once here. */
   stats(group: string, target: string): TargetStats {
-    const child = this.#duration.labels(group, target);
-    return new TargetStats((seconds) => child.observe(seconds));
+    return new TargetStats(this.#duration.series({ group, target }));
   }
 
   /** Drops a removed target's histogram series (the scraped counters disappear with it). */
   forget(group: string, target: string): void {
-    this.#duration.remove(group, target);
+    this.#duration.remove({ group, target });
   }
 }

@@ -103,6 +103,8 @@ export class Edge implements Component {
   readonly #random: () => number;
   readonly #sinkOptions: FastifySinkOptions;
   readonly #responseVia: string;
+  /** The request `Via` entry for HTTP/1.1, the usual case (others are made per request). */
+  readonly #requestVia11: string;
   #installed = false;
   #restoreListeners: (() => void) | undefined;
 
@@ -120,6 +122,7 @@ export class Edge implements Component {
       hsts: options.http.secure && hstsS > 0 ? `max-age=${hstsS}; includeSubDomains` : undefined,
     };
     this.#responseVia = viaEntry(RESPONSE_VIA_VERSION, this.#config.via);
+    this.#requestVia11 = viaEntry('1.1', this.#config.via);
     this.routes = new RouteTable(this.#config.routes);
     const metrics = new EdgeMetrics(options.metrics.registry, () => this.#gaugeStates());
     for (const [name, group] of Object.entries(this.#config.groups)) {
@@ -315,7 +318,7 @@ export class Edge implements Component {
       peerTrusted: peer.trusted,
       proto: secure ? 'https' : 'http',
       host,
-      via: viaEntry(req.httpVersion, this.#config.via),
+      via: this.#requestVia(req.httpVersion),
       upstreamHost: group.config.preserveHost && host !== undefined ? host : '',
     });
     const transform = route.requestTransform;
@@ -398,7 +401,7 @@ export class Edge implements Component {
       peerTrusted: peer.trusted,
       proto: this.#http.secure ? 'https' : 'http',
       host,
-      via: viaEntry(req.httpVersion, this.#config.via),
+      via: this.#requestVia(req.httpVersion),
       upstreamHost: group.config.preserveHost && host !== undefined ? host : '',
     });
     const headers = route.requestTransform === undefined ? forwarded : route.requestTransform(forwarded);
@@ -429,6 +432,10 @@ export class Edge implements Component {
       socket.end();
     });
     this.#http.server.emit('request', req, res);
+  }
+
+  #requestVia(httpVersion: string): string {
+    return httpVersion === '1.1' ? this.#requestVia11 : viaEntry(httpVersion, this.#config.via);
   }
 
   #peer(req: IncomingMessage): PeerInfo {

@@ -1,7 +1,9 @@
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
+import type { Registry } from 'prom-client';
 import { GroundworkError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
-import type { Metrics } from '../core/metrics.js';
+import { LATENCY_BUCKETS_S, type Metrics } from '../core/metrics.js';
+import { type HistogramSeries, LatencyHistogram } from './latency-histogram.js';
 import {
   createNodeServer,
   handleClientError,
@@ -90,7 +92,7 @@ export function createHttpApp(options: HttpAppOptions): HttpApp {
   installProblemHandlers(app);
   installAccessDeclarations(app);
 
-  const durations = new LatencyByRoute(options.metrics);
+  const durations = new LatencyByRoute(options.metrics.registry);
   app.addHook('onResponse', (request, reply, done) => {
     const status = reply.statusCode;
     // `routeOptions` is a getter that builds a new object on every read: read it once.
@@ -141,23 +143,28 @@ function installAccessDeclarations(app: FastifyInstance): void {
 
 type LevelAwareLogger = FastifyBaseLogger & { isLevelEnabled?(level: string): boolean };
 
-type LatencyChild = ReturnType<Metrics['httpRequestDuration']['labels']>;
-
-/** Most route templates whose histogram children are kept (they come from registered routes). */
+/** Most route templates whose histogram series are kept (they come from registered routes). */
 const MAX_LATENCY_ROUTES = 4096;
+
+const REQUEST_DURATION = 'http_request_duration_seconds';
 
 /**
  * `http_request_duration_seconds` by method, route template and status class, with each label
- * set's child looked up once (prom-client's `labels()` builds a labels object and two closures per
- * call). The children stay valid across `reset()`: each observation finds its series by its labels.
+ * set's series looked up once. The series are `LatencyHistogram`'s plain counters (an observation
+ * costs a bucket search, where prom-client's `Histogram` hashes the labels every time), exposed
+ * exactly as a prom-client histogram would be.
  */
 class LatencyByRoute {
-  readonly #metrics: Metrics;
-  /** Route template → method → status class (`Math.trunc(status / 100)`) → child. */
-  readonly #children = new Map<string, Map<string, LatencyChild[]>>();
+  readonly #histogram: LatencyHistogram;
+  /** Route template → method → status class (`Math.trunc(status / 100)`) → series. */
+  readonly #children = new Map<string, Map<string, HistogramSeries[]>>();
 
-  constructor(metrics: Metrics) {
-    this.#metrics = metrics;
+  constructor(registry: Registry) {
+    this.#histogram = new LatencyHistogram(registry, {
+      name: REQUEST_DURATION,
+      help: 'HTTP request duration from first byte received to response finished, by route template.',
+      buckets: LATENCY_BUCKETS_S,
+    });
   }
 
   observe(method: string, route: string | undefined, status: number, elapsedMs: number): void {
@@ -176,7 +183,7 @@ class LatencyByRoute {
     }
     let child = byClass[statusClass];
     if (child === undefined) {
-      child = this.#metrics.httpRequestDuration.labels(method, template, `${statusClass}xx`);
+      child = this.#histogram.series({ method, route: template, status_class: `${statusClass}xx` });
       byClass[statusClass] = child;
     }
     child.observe(elapsedMs / 1000);

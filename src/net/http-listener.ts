@@ -33,8 +33,10 @@ export class HttpListener implements Component {
     http.server.on('connection', track);
     http.server.on('secureConnection', track);
     // A response finished while draining closes its HTTP/1.1 connection instead of keeping it.
-    http.app.addHook('onSend', async (request, reply) => {
+    // Callback style: no promise per response for a hook that never waits.
+    http.app.addHook('onSend', (request, reply, _payload, done) => {
       if (this.#draining && request.raw.httpVersionMajor === 1) reply.header('connection', 'close');
+      done();
     });
   }
 

@@ -117,6 +117,38 @@ describe('gateway policies on proxied routes', () => {
     expect(actual.headers.vary).toMatch(/origin/i);
   });
 
+  it("merges the gateway's headers into the upstream's: the gateway's win, Vary is joined, the upstream's security headers stay", async () => {
+    svc.handle((_req, res) => {
+      res
+        .writeHead(200, {
+          'content-type': 'text/html; charset=utf-8',
+          vary: 'Accept-Encoding',
+          'content-security-policy': "default-src 'self'",
+          'x-frame-options': 'SAMEORIGIN',
+          'x-request-id': 'from-the-upstream',
+        })
+        .end('<p>hi</p>');
+    });
+    try {
+      const response = await via('/open/page', { headers: { origin: 'https://app.example.test' } });
+      expect(response.status).toBe(200);
+      expect(response.body).toBe('<p>hi</p>');
+      expect(response.headers.vary).toBe('Accept-Encoding, Origin');
+      expect(response.headers['access-control-allow-origin']).toBe('https://app.example.test');
+      expect(response.headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/);
+      // The upstream's own security headers are kept; the ones it did not send are added.
+      expect(response.headers['content-security-policy']).toBe("default-src 'self'");
+      expect(response.headers['x-frame-options']).toBe('SAMEORIGIN');
+      expect(response.headers['x-content-type-options']).toBe('nosniff');
+      expect(response.headers['content-type']).toBe('text/html; charset=utf-8');
+      expect(response.headers.via).toBe('1.1 groundwork');
+    } finally {
+      svc.handle((_req, res) => {
+        res.writeHead(200, { 'content-type': 'text/plain' }).end('ok svc');
+      });
+    }
+  });
+
   it('a required Idempotency-Key is enforced before proxying', async () => {
     const missing = await via('/orders/new', {
       method: 'POST',

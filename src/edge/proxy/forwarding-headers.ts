@@ -15,6 +15,7 @@
  * appended on both requests and responses with the configured pseudonym.
  */
 import type { IncomingHttpHeaders } from 'node:http';
+import { Latin1Strings } from './latin1-strings.js';
 
 /** Lower-case names that never cross the edge, in either direction. */
 const HOP_BY_HOP = new Set([
@@ -44,17 +45,27 @@ export interface ForwardingInfo {
   readonly host: string | undefined;
   /** `Via` entry of this hop (`1.1 groundwork`), or '' for none. */
   readonly via: string;
-  /** `Host` sent upstream. */
+  /** `Host` sent upstream; '' when the proxy sets it per target (`UPSTREAM_HOST_INDEX`). */
   readonly upstreamHost: string;
 }
 
 /**
+ * Where the `Host` value sits in the list `upstreamRequestHeaders` returns: `host` is its first
+ * field (RFC 9110 §7.2: a client sends Host first), so the proxy can set it per target (when the
+ * group does not preserve the client's) without searching. Request transforms keep it there: they
+ * keep the order of the fields they leave, and may not edit `Host`.
+ */
+export const UPSTREAM_HOST_INDEX = 1;
+
+/**
  * The request headers to send upstream, as a flat `[name, value, …]` list (undici's array form),
- * built from the raw received headers (names keep their case, repeated fields stay separate).
+ * built from the raw received headers (names keep their case, repeated fields stay separate):
+ * `host` first (its value `info.upstreamHost`, see `UPSTREAM_HOST_INDEX`), then the client's
+ * end-to-end fields in their order, then the forwarding fields.
  */
 export function upstreamRequestHeaders(rawHeaders: readonly string[], info: ForwardingInfo): string[] {
   const named = connectionTokens(rawHeaders);
-  const out: string[] = [];
+  const out: string[] = ['host', info.upstreamHost];
   let xff: string | undefined;
   let xfProto: string | undefined;
   let xfHost: string | undefined;
@@ -80,7 +91,6 @@ export function upstreamRequestHeaders(rawHeaders: readonly string[], info: Forw
     if (named?.has(lower)) continue;
     out.push(name, value);
   }
-  out.push('host', info.upstreamHost);
   const trusted = info.peerTrusted;
   const peer = info.peer;
   if (peer !== '') out.push('x-forwarded-for', trusted && xff !== undefined ? `${xff}, ${peer}` : peer);
@@ -88,7 +98,7 @@ export function upstreamRequestHeaders(rawHeaders: readonly string[], info: Forw
   out.push('x-forwarded-proto', trusted && xfProto !== undefined ? xfProto : info.proto);
   const host = trusted && xfHost !== undefined ? xfHost : info.host;
   if (host !== undefined) out.push('x-forwarded-host', host);
-  const element = forwardedElement(peer, info.host, info.proto);
+  const element = forwardedElementOf(peer, info.host, info.proto);
   out.push('forwarded', trusted && forwarded !== undefined ? `${forwarded}, ${element}` : element);
   if (info.via !== '') out.push('via', via === undefined ? info.via : `${via}, ${info.via}`);
   else if (via !== undefined) out.push('via', via);
@@ -110,22 +120,23 @@ export function downstreamResponseHeaders(
   const out: Record<string, string | string[]> = {};
   let connection: string | undefined;
   for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
-    const name = text(rawHeaders[i]!).toLowerCase();
+    const name = nameText(rawHeaders[i]!);
     if (HOP_BY_HOP.has(name)) {
       if (name === 'connection') {
-        const value = text(rawHeaders[i + 1]!);
+        const value = valueText(rawHeaders[i + 1]!);
         connection = connection === undefined ? value : `${connection}, ${value}`;
       }
       continue;
     }
     if (name === '__proto__') continue;
-    const value = text(rawHeaders[i + 1]!);
+    const value = valueText(rawHeaders[i + 1]!);
     const existing = out[name];
     if (existing === undefined) out[name] = value;
     else if (typeof existing === 'string') out[name] = [existing, value];
     else existing.push(value);
   }
-  if (connection !== undefined) {
+  // Almost always `keep-alive` or `close`, which name no field: no token list for those.
+  if (connection !== undefined && !isPersistenceOnly(connection)) {
     for (const token of tokensOf(connection, undefined)) {
       if (token !== 'keep-alive' && token !== 'close' && out[token] !== undefined) delete out[token];
     }
@@ -155,6 +166,34 @@ export function forwardedElement(peer: string, host: string | undefined, proto: 
   let element = `for=${node}`;
   if (host !== undefined && host !== '') element += `;host=${tokenOrQuoted(host)}`;
   return `${element};proto=${proto}`;
+}
+
+let lastPeer = '';
+let lastElementHost: string | undefined;
+let lastProto = '';
+let lastElement = '';
+
+/**
+ * `forwardedElement`, remembering the last answer: consecutive requests mostly come from the same
+ * peer with the same Host, and a string made once is also already flat when undici validates it.
+ */
+function forwardedElementOf(peer: string, host: string | undefined, proto: string): string {
+  if (peer === lastPeer && host === lastElementHost && proto === lastProto && lastElement !== '') {
+    return lastElement;
+  }
+  const element = forwardedElement(peer, host, proto);
+  lastPeer = peer;
+  lastElementHost = host;
+  lastProto = proto;
+  lastElement = element;
+  return element;
+}
+
+/** A `Connection` value that is just `keep-alive` or `close` (any case, no other token). */
+function isPersistenceOnly(value: string): boolean {
+  if (value.length !== 10 && value.length !== 5) return false;
+  const lower = value.toLowerCase();
+  return lower === 'keep-alive' || lower === 'close';
 }
 
 const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
@@ -191,8 +230,17 @@ function tokensOf(value: string, into: Set<string> | undefined): Set<string> {
   return set;
 }
 
-function text(value: Buffer | string): string {
-  return typeof value === 'string' ? value : value.toString('latin1');
+/** Response field names and values, made once per distinct bytes (see `Latin1Strings`). */
+const NAMES = new Latin1Strings(256, true);
+const VALUES = new Latin1Strings(256, false);
+
+/** A response field name, lower-case. */
+function nameText(name: Buffer | string): string {
+  return typeof name === 'string' ? name.toLowerCase() : NAMES.get(name);
+}
+
+function valueText(value: Buffer | string): string {
+  return typeof value === 'string' ? value : VALUES.get(value);
 }
 
 function joinValues(value: string | string[]): string {

@@ -9,10 +9,11 @@
  * `onData` returns false, which stops reading from the upstream socket until `drain`. Nothing is
  * buffered beyond the sockets' own buffers.
  *
- * **Tries.** Each try is one undici dispatch with its own timer (`timeouts.tryMs`, cut to what is left
- * of `timeouts.totalMs`). A try ends in one `UpstreamOutcome`: `connect-failure` when undici never
- * started writing the request (`onConnect` not called), `timeout`, `reset` (any other error before the
- * head) or `response`. Each outcome goes to the target's circuit breaker (through the permit) and to
+ * **Tries.** Each try is one undici dispatch with a timeout (`timeouts.tryMs`, cut to what is left
+ * of `timeouts.totalMs`; tries of the full `tryMs` share one timer per length, see `TimeoutQueue`).
+ * A try ends in one `UpstreamOutcome`: `connect-failure` when undici never started writing the
+ * request (`onConnect` not called), `timeout`, `reset` (any other error before the head) or
+ * `response`. Each outcome goes to the target's circuit breaker (through the permit) and to
  * outlier detection. A failed try is retried on another target (the tried ones are excluded) when
  * `isRetryable` says the method and outcome allow it, the body is replayable (none, or not yet read),
  * tries remain, time remains and the group's retry budget has room; a retryable status (502/503/504
@@ -42,9 +43,10 @@ import {
 import type { CompiledRoute } from '../routing/route-table.js';
 import type { TargetPick, UpstreamGroup } from '../upstream/upstream-group.js';
 import { decideFault, injectedFault } from './fault-injection.js';
-import { downstreamResponseHeaders } from './forwarding-headers.js';
+import { downstreamResponseHeaders, UPSTREAM_HOST_INDEX } from './forwarding-headers.js';
 import { badResponse, noHealthyUpstream, outcomeError } from './proxy-errors.js';
 import type { ResponseSink } from './response-sink.js';
+import { QueuedTimeout, TimeoutQueue } from './timeout-queue.js';
 
 export interface ProxyInput {
   readonly route: CompiledRoute;
@@ -54,7 +56,10 @@ export interface ProxyInput {
   readonly sink: ResponseSink;
   /** Path and query to request from the target, before the target's base path. */
   readonly path: string;
-  /** `[name, value, …]` for undici; `headers[0..1]` is `host`, rewritten per target unless preserved. */
+  /**
+   * `[name, value, …]` for undici (`upstreamRequestHeaders`): `host` first, its value rewritten per
+   * target unless the group preserves the client's.
+   */
   readonly headers: string[];
   /** The request has a body to stream (Content-Length > 0, Transfer-Encoding, or HTTP/2 DATA). */
   readonly hasBody: boolean;
@@ -91,10 +96,27 @@ class TryAborted extends Error {
   }
 }
 
+/**
+ * The per-try timeouts of the usual length (`timeouts.tryMs`), one queue per length (few distinct
+ * values: one per route configuration at most). A shorter try (a retry near the total deadline)
+ * gets a timer of its own.
+ */
+const tryTimeouts = new Map<number, TimeoutQueue>();
+
+function tryTimeoutQueue(durationMs: number): TimeoutQueue {
+  let queue = tryTimeouts.get(durationMs);
+  if (queue === undefined) {
+    queue = new TimeoutQueue(durationMs);
+    tryTimeouts.set(durationMs, queue);
+  }
+  return queue;
+}
+
 /** One dispatch to one target: undici's handler, delegating decisions to its `ProxyRequest`. */
-class UpstreamTry implements Dispatcher.DispatchHandler {
+class UpstreamTry extends QueuedTimeout implements Dispatcher.DispatchHandler {
   state = TryState.Queued;
   abort: ((error?: Error) => void) | undefined;
+  /** The try's own timer, when its timeout is not in a shared queue. */
   timer: NodeJS.Timeout | undefined;
   /** Set when this side gave up on the try before undici's `onConnect`: abort it there. */
   cancelled: TryAborted | undefined;
@@ -108,7 +130,19 @@ class UpstreamTry implements Dispatcher.DispatchHandler {
     readonly owner: ProxyRequest,
     readonly pick: TargetPick,
     readonly startedMs: number,
-  ) {}
+  ) {
+    super();
+  }
+
+  /** The try timeout elapsed. */
+  expire(): void {
+    this.owner.timedOut(this);
+  }
+
+  stopTimer(): void {
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    else this.cancel();
+  }
 
   onConnect(abort: (error?: Error) => void): void {
     if (this.cancelled !== undefined) {
@@ -226,12 +260,13 @@ export class ProxyRequest {
     const attempt = new UpstreamTry(this, pick, now);
     this.#current = attempt;
     const timeouts = input.route.config.timeouts;
-    attempt.timer = setTimeout(
-      () => this.#timedOut(attempt),
-      Math.max(1, Math.min(timeouts.tryMs, this.#deadlineMs - now)),
-    );
+    const tryMs = Math.max(1, Math.min(timeouts.tryMs, this.#deadlineMs - now));
+    if (tryMs === timeouts.tryMs) tryTimeoutQueue(tryMs).add(attempt, now);
+    else attempt.timer = setTimeout(() => this.timedOut(attempt), tryMs);
     const headers = input.headers;
-    if (!input.group.config.preserveHost || headers[1] === '') headers[1] = target.authority;
+    if (!input.group.config.preserveHost || headers[UPSTREAM_HOST_INDEX] === '') {
+      headers[UPSTREAM_HOST_INDEX] = target.authority;
+    }
     if (input.hasBody) attempt.body = new PassThrough();
     try {
       target.pool.dispatch(
@@ -261,7 +296,7 @@ export class ProxyRequest {
 
   headers(attempt: UpstreamTry, status: number, rawHeaders: Buffer[]): boolean {
     if (attempt.state === TryState.Done || attempt.state === TryState.Discarding) return true;
-    clearTimeout(attempt.timer);
+    attempt.stopTimer();
     const outcome = responseOutcome(status);
     this.#report(attempt, outcome);
     const group = this.#in.group;
@@ -307,7 +342,7 @@ export class ProxyRequest {
     const state = attempt.state;
     if (state === TryState.Done) return;
     attempt.state = TryState.Done;
-    clearTimeout(attempt.timer);
+    attempt.stopTimer();
     if (state === TryState.Streaming) this.#in.sink.end();
     this.#endTry(attempt, attempt.status < 500);
   }
@@ -316,7 +351,7 @@ export class ProxyRequest {
     const state = attempt.state;
     if (state === TryState.Done) return;
     attempt.state = TryState.Done;
-    clearTimeout(attempt.timer);
+    attempt.stopTimer();
     const stats = attempt.pick.target.stats;
     if (state === TryState.Streaming) {
       // The head went out: the response can only be cut.
@@ -359,7 +394,8 @@ export class ProxyRequest {
     );
   }
 
-  #timedOut(attempt: UpstreamTry): void {
+  /** @internal The try's timeout elapsed (from `UpstreamTry.expire` or its own timer). */
+  timedOut(attempt: UpstreamTry): void {
     if (attempt.state === TryState.Done) return;
     const reason = new TryAborted('timeout');
     if (attempt.abort !== undefined) {

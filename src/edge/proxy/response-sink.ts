@@ -86,7 +86,8 @@ export class RawResponseSink implements ResponseSink {
 
   onClose(callback: () => void): void {
     const res = this.#res;
-    res.once('close', () => {
+    // `on`, not `once`: a response closes once, and `once` would wrap the listener per request.
+    res.on('close', () => {
       if (!res.writableFinished) callback();
     });
   }
@@ -116,25 +117,19 @@ export class FastifyResponseSink implements ResponseSink {
   head(status: number, headers: ResponseHeaders): boolean {
     const reply = this.#reply;
     const set = reply.getHeaders();
-    for (const name in set) {
-      const value = set[name];
-      if (value === undefined) continue;
-      const existing = headers[name];
-      if (name === 'vary' && existing !== undefined) headers.vary = `${join(existing)}, ${String(value)}`;
-      else headers[name] = typeof value === 'number' ? String(value) : (value as string | string[]);
-    }
-    if (this.#options.securityHeaders) {
-      const contentType = headers['content-type'];
-      const secure = defaultSecurityHeaders(typeof contentType === 'string' ? contentType : undefined);
-      for (const name in secure) if (headers[name] === undefined) headers[name] = secure[name]!;
-    }
-    if (this.#options.hsts !== undefined) headers['strict-transport-security'] = this.#options.hsts;
+    const contentType = headers['content-type'];
+    const secure = this.#options.securityHeaders
+      ? defaultSecurityHeaders(typeof contentType === 'string' ? contentType : undefined)
+      : undefined;
     if (this.#request.idempotency !== undefined) {
       // Fastify's stream path: the gateway's onSend hook sees the response and releases the key.
       const stream = new PassThrough();
       this.#stream = stream;
       try {
-        reply.code(status).headers(headers).send(stream);
+        reply
+          .code(status)
+          .headers(mergedHeaders(headers, set, secure, this.#options.hsts))
+          .send(stream);
       } catch {
         return false;
       }
@@ -142,7 +137,7 @@ export class FastifyResponseSink implements ResponseSink {
     }
     reply.hijack();
     try {
-      this.#res.writeHead(status, headers);
+      this.#res.writeHead(status, mergedHeaderList(headers, set, secure, this.#options.hsts));
       return true;
     } catch {
       this.#res.destroy();
@@ -178,7 +173,8 @@ export class FastifyResponseSink implements ResponseSink {
 
   onClose(callback: () => void): void {
     const res = this.#res;
-    res.once('close', () => {
+    // `on`, not `once`: a response closes once, and `once` would wrap the listener per request.
+    res.on('close', () => {
       if (!res.writableFinished) callback();
     });
   }
@@ -186,4 +182,67 @@ export class FastifyResponseSink implements ResponseSink {
 
 function join(value: string | string[]): string {
   return typeof value === 'string' ? value : value.join(', ');
+}
+
+type ReplyHeaders = ReturnType<FastifyReply['getHeaders']>;
+
+function replyValue(value: string | number | string[]): string | string[] {
+  return typeof value === 'number' ? String(value) : value;
+}
+
+/**
+ * The upstream's headers with the reply's (request id, CORS, RateLimit) over them (`Vary` values
+ * joined), the security headers the response has none of, and HSTS: as an object, edited in place.
+ */
+function mergedHeaders(
+  headers: ResponseHeaders,
+  set: ReplyHeaders,
+  secure: Readonly<Record<string, string>> | undefined,
+  hsts: string | undefined,
+): ResponseHeaders {
+  for (const name in set) {
+    const value = set[name];
+    if (value === undefined) continue;
+    const existing = headers[name];
+    if (name === 'vary' && existing !== undefined) headers.vary = `${join(existing)}, ${String(value)}`;
+    else headers[name] = replyValue(value);
+  }
+  if (secure !== undefined) {
+    for (const name in secure) if (headers[name] === undefined) headers[name] = secure[name]!;
+  }
+  if (hsts !== undefined) headers['strict-transport-security'] = hsts;
+  return headers;
+}
+
+/**
+ * The same fields as `mergedHeaders`, as the flat `[name, value, …]` list `writeHead` also takes:
+ * reading the upstream's object and appending to an array, where adding the reply's and the security
+ * fields to the object costs a property transition each (the object goes past V8's fast-property
+ * limit for keyed stores). Fields keep the upstream's order; the others follow it.
+ */
+function mergedHeaderList(
+  headers: ResponseHeaders,
+  set: ReplyHeaders,
+  secure: Readonly<Record<string, string>> | undefined,
+  hsts: string | undefined,
+): (string | string[])[] {
+  const list: (string | string[])[] = [];
+  for (const name in headers) {
+    if (set[name] !== undefined || (hsts !== undefined && name === 'strict-transport-security')) continue;
+    list.push(name, headers[name]!);
+  }
+  for (const name in set) {
+    const value = set[name];
+    if (value === undefined) continue;
+    const existing = headers[name];
+    if (name === 'vary' && existing !== undefined) list.push(name, `${join(existing)}, ${String(value)}`);
+    else list.push(name, replyValue(value));
+  }
+  if (secure !== undefined) {
+    for (const name in secure) {
+      if (headers[name] === undefined && set[name] === undefined) list.push(name, secure[name]!);
+    }
+  }
+  if (hsts !== undefined) list.push('strict-transport-security', hsts);
+  return list;
 }

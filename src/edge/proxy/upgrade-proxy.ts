@@ -27,7 +27,7 @@ import {
 } from '../health/upstream-outcome.js';
 import type { CompiledRoute } from '../routing/route-table.js';
 import type { TargetPick, UpstreamGroup } from '../upstream/upstream-group.js';
-import { downstreamResponseHeaders } from './forwarding-headers.js';
+import { downstreamResponseHeaders, UPSTREAM_HOST_INDEX } from './forwarding-headers.js';
 import { noHealthyUpstream, outcomeError, problemResponseText } from './proxy-errors.js';
 
 export interface UpgradeInput {
@@ -38,7 +38,7 @@ export interface UpgradeInput {
   /** Bytes the client sent after its handshake, already read by Node. */
   readonly head: Buffer;
   readonly path: string;
-  /** Upstream request headers (`host` first); hop-by-hop fields already removed. */
+  /** Upstream request headers (`upstreamRequestHeaders`: `host` first); hop-by-hop fields already removed. */
   readonly headers: string[];
   readonly protocol: string;
   readonly clientIp: string;
@@ -88,7 +88,10 @@ class UpgradeRequest {
     this.#tries++;
     if (this.#tries > 1) target.stats.retries++;
     this.#tried.add(target.id);
-    if (!input.group.config.preserveHost || input.headers[1] === '') input.headers[1] = target.authority;
+    const headers = input.headers;
+    if (!input.group.config.preserveHost || headers[UPSTREAM_HOST_INDEX] === '') {
+      headers[UPSTREAM_HOST_INDEX] = target.authority;
+    }
     const handler = new UpgradeTry(this, pick);
     const now = Date.now();
     handler.timer = setTimeout(
@@ -101,7 +104,7 @@ class UpgradeRequest {
           origin: target.origin,
           path: target.basePath + input.path,
           method: 'GET',
-          headers: input.headers,
+          headers,
           upgrade: input.protocol,
           headersTimeout: 0,
           bodyTimeout: input.route.config.timeouts.idleMs,
