@@ -111,11 +111,15 @@ export class Gateway implements Component {
     if (sets.some((set) => set.idempotency.enabled)) {
       app.addHook('preHandler', (request, reply, done) => {
         const settings = request.policies.idempotency;
-        if (!settings.enabled || request.routeOptions.config.idempotency === false) {
+        if (!settings.enabled) {
           done();
           return;
         }
-        if (!(settings.methods as readonly string[]).includes(request.method)) {
+        // `routeOptions` builds an object per read: asked only for a method that could claim a key.
+        if (
+          !(settings.methods as readonly string[]).includes(request.method) ||
+          request.routeOptions.config.idempotency === false
+        ) {
           // What `IdempotencyPolicy.before` does for such a method: nothing, and the key is not claimed.
           if (request.headers['idempotency-key'] !== undefined) this.#count('idempotency', 'executed');
           done();
