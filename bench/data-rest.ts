@@ -19,18 +19,9 @@
  * `public`: no credentials, public rules), BENCH_TARGETS and BENCH_OPS (comma lists, for trying one
  * part; a partial run prints its table but does not write docs/).
  */
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import {
-  existsSync,
-  mkdirSync,
-  readdirSync,
-  readFileSync,
-  rmdirSync,
-  rmSync,
-  statSync,
-  writeFileSync,
-} from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import SqliteDatabase from 'better-sqlite3';
@@ -42,7 +33,14 @@ import { buildDist } from './lib/build.js';
 import { formatInt, formatMs, formatRatio, markdownTable, textTable } from './lib/format.js';
 import { formatMachine, gitRevision, machineInfo } from './lib/machine.js';
 import { benchTmpRoot, repoRoot } from './lib/paths.js';
-import { busyShare, processCpuMs, reapedChildrenCpuMs, systemCpuSample } from './lib/proc-cpu.js';
+import {
+  busyShare,
+  cpuDelta,
+  processCpuMs,
+  processTreeCpuMs,
+  reapedChildrenCpuMs,
+  systemCpuSample,
+} from './lib/proc-cpu.js';
 import { type ServerProcess, startServerOnFreePort } from './lib/server-process.js';
 import { median, positiveIntFromEnv } from './lib/stats.js';
 import { runWrk, type WrkOptions, type WrkResult, wrkBinary } from './lib/wrk.js';
@@ -681,42 +679,6 @@ interface Measurement {
   wrkCores: number | undefined;
   /** Cores' worth of CPU used by everything else on the machine (other work: a disturbance). */
   otherCores: number | undefined;
-}
-
-let clockTicks: number | undefined;
-
-/**
- * CPU time (user + system) of a process and all its children, live and exited, in ms: the
- * process's own and reaped children's counters plus every live child's. For the postmaster this
- * is PostgreSQL as a whole: each connection's backend is a child process.
- */
-function processTreeCpuMs(rootPid: number): number | undefined {
-  clockTicks ??= Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
-  const msPerTick = 1_000 / clockTicks;
-  const read = (pid: number | string): { ppid: number; ms: number } | undefined => {
-    try {
-      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      // After comm, fields start at 3: ppid is 4; utime, stime, cutime, cstime are 14–17.
-      const ticks = [14, 15, 16, 17].reduce((sum, f) => sum + Number(fields[f - 3]), 0);
-      return { ppid: Number(fields[4 - 3]), ms: ticks * msPerTick };
-    } catch {
-      return undefined;
-    }
-  };
-  const root = read(rootPid);
-  if (root === undefined) return undefined;
-  let total = root.ms;
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    const child = read(entry);
-    if (child?.ppid === rootPid) total += child.ms;
-  }
-  return total;
-}
-
-function cpuDelta(before: number | undefined, after: number | undefined): number | undefined {
-  return before !== undefined && after !== undefined ? after - before : undefined;
 }
 
 function loadOptions(run: Running, op: Op, durationS: number): WrkOptions {

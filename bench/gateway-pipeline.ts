@@ -27,7 +27,7 @@ import { buildDist } from './lib/build.js';
 import { formatInt, formatMs, formatRatio, markdownTable, textTable } from './lib/format.js';
 import { formatMachine, gitRevision, machineInfo } from './lib/machine.js';
 import { benchTmpRoot, repoRoot } from './lib/paths.js';
-import { busyShare, processCpuMs, reapedChildrenCpuMs, systemCpuSample } from './lib/proc-cpu.js';
+import { busyShare, cpuDelta, processCpuMs, reapedChildrenCpuMs, systemCpuSample } from './lib/proc-cpu.js';
 import { startServerOnFreePort } from './lib/server-process.js';
 import { median, positiveIntFromEnv } from './lib/stats.js';
 import { runWrk, type WrkOptions, type WrkResult, wrkBinary } from './lib/wrk.js';
@@ -401,10 +401,6 @@ interface Measurement {
    * server-side time per request from the platform's own histogram (mean over the run, in µs).
    */
   idle: { requestsPerSec: number; p50: number; p99: number; serverUs: number };
-}
-
-function cpuDelta(before: number | undefined, after: number | undefined): number | undefined {
-  return before !== undefined && after !== undefined ? after - before : undefined;
 }
 
 async function measure(

@@ -26,7 +26,7 @@ import path from 'node:path';
 import { type PostgresServer, startPostgres } from '../test/harness/postgres.js';
 import { buildDist } from './lib/build.js';
 import { benchTmpRoot, repoRoot } from './lib/paths.js';
-import { processCpuMs } from './lib/proc-cpu.js';
+import { processCpuMs, processTreeCpuMs } from './lib/proc-cpu.js';
 import { type ServerProcess, startServerOnFreePort } from './lib/server-process.js';
 import { positiveIntFromEnv } from './lib/stats.js';
 import { runWrk } from './lib/wrk.js';
@@ -234,29 +234,6 @@ async function finish(target: Target): Promise<string | undefined> {
   const report = summariseProfile(profile, target.windows);
   writeFileSync(path.join(target.scratch, 'report.txt'), report);
   return report;
-}
-
-function processTreeCpuMs(rootPid: number): number | undefined {
-  const ticks = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
-  const read = (pid: number | string): { ppid: number; ms: number } | undefined => {
-    try {
-      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      const sum = [14, 15, 16, 17].reduce((s, f) => s + Number(fields[f - 3]), 0);
-      return { ppid: Number(fields[4 - 3]), ms: (sum * 1_000) / ticks };
-    } catch {
-      return undefined;
-    }
-  };
-  const root = read(rootPid);
-  if (root === undefined) return undefined;
-  let total = root.ms;
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    const child = read(entry);
-    if (child?.ppid === rootPid) total += child.ms;
-  }
-  return total;
 }
 
 function monotonicUs(): number {

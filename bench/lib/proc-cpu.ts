@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 
 let clockTicks: number | undefined;
 
@@ -76,4 +76,38 @@ export function reapedChildrenCpuMs(): number | undefined {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * CPU time (user + system) of a process and of all its children, live and exited, in ms: for the
+ * postmaster this is PostgreSQL as a whole, each connection's backend being a child process. Exited
+ * children count through the parent's `cutime` + `cstime`; live ones are found by their ppid.
+ */
+export function processTreeCpuMs(rootPid: number): number | undefined {
+  const msPerTick = 1_000 / ticksPerSecond();
+  const read = (pid: number | string): { ppid: number; ms: number } | undefined => {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      // After comm, fields start at 3: ppid is 4; utime, stime, cutime, cstime are 14–17.
+      const ticks = [14, 15, 16, 17].reduce((sum, f) => sum + Number(fields[f - 3]), 0);
+      return { ppid: Number(fields[4 - 3]), ms: ticks * msPerTick };
+    } catch {
+      return undefined;
+    }
+  };
+  const root = read(rootPid);
+  if (root === undefined) return undefined;
+  let total = root.ms;
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const child = read(entry);
+    if (child?.ppid === rootPid) total += child.ms;
+  }
+  return total;
+}
+
+/** `after - before`, or undefined when either reading is missing. */
+export function cpuDelta(before: number | undefined, after: number | undefined): number | undefined {
+  return before !== undefined && after !== undefined ? after - before : undefined;
 }
