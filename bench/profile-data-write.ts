@@ -18,14 +18,15 @@
  * holding `bin/groundwork.js`, `dist/` and `node_modules` to profile instead of this checkout, e.g. an
  * older revision built elsewhere for a before/after comparison; no build is made then).
  */
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { createDatabaseAt, type PostgresServer, startPostgres } from '../test/harness/postgres.js';
 import { buildDist } from './lib/build.js';
+import { type CpuProfile, monotonicUs, profileReport, summariseProfile } from './lib/cpu-profile.js';
 import { benchTmpRoot, repoRoot } from './lib/paths.js';
-import { processCpuMs } from './lib/proc-cpu.js';
+import { processCpuMs, processTreeCpuMs } from './lib/proc-cpu.js';
 import { startServerOnFreePort } from './lib/server-process.js';
 import { positiveIntFromEnv } from './lib/stats.js';
 import { runWrk } from './lib/wrk.js';
@@ -120,7 +121,7 @@ async function measure(target: Target, postgres: PostgresServer | undefined): Pr
     };
     await runWrk({ ...load, durationS: settings.warmupS, scriptArgs: [randomUUID().slice(0, 8)] });
     const cpuBefore = processCpuMs(server.pid);
-    const pgBefore = postgres ? treeCpuMs(postgres.pid) : undefined;
+    const pgBefore = postgres ? processTreeCpuMs(postgres.pid) : undefined;
     const fromUs = monotonicUs();
     const wrk = await runWrk({
       ...load,
@@ -129,7 +130,7 @@ async function measure(target: Target, postgres: PostgresServer | undefined): Pr
     });
     const toUs = monotonicUs();
     const cpuAfter = processCpuMs(server.pid);
-    const pgAfter = postgres ? treeCpuMs(postgres.pid) : undefined;
+    const pgAfter = postgres ? processTreeCpuMs(postgres.pid) : undefined;
     window = { fromUs, toUs };
     requests = wrk.requests;
     if (wrk.non2xx3xx > 0 || wrk.requests === 0)
@@ -147,118 +148,12 @@ async function measure(target: Target, postgres: PostgresServer | undefined): Pr
   const file = readdirSync(profDir).find((f) => f.endsWith('.cpuprofile'));
   if (file === undefined) throw new Error(`${target}: no .cpuprofile in ${profDir}`);
   const profile = JSON.parse(readFileSync(path.join(profDir, file), 'utf8')) as CpuProfile;
-  const text = summary(profile, window, requests);
+  const text = profileReport(
+    summariseProfile(profile, window ? [window] : undefined, requests),
+    settings.top,
+  );
   writeFileSync(path.join(scratch, 'report.txt'), text);
   console.log(text);
-}
-
-/** User + system ms of a process and its live children (the postmaster and its backends). */
-function treeCpuMs(rootPid: number): number | undefined {
-  const ticks = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
-  const read = (pid: number | string) => {
-    try {
-      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      const t = [14, 15, 16, 17].reduce((sum, i) => sum + Number(f[i - 3]), 0);
-      return { ppid: Number(f[1]), ms: (t * 1_000) / ticks };
-    } catch {
-      return undefined;
-    }
-  };
-  const root = read(rootPid);
-  if (!root) return undefined;
-  let total = root.ms;
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    const child = read(entry);
-    if (child?.ppid === rootPid) total += child.ms;
-  }
-  return total;
-}
-
-function monotonicUs(): number {
-  return Number(process.hrtime.bigint() / 1_000n);
-}
-
-interface CallFrame {
-  functionName: string;
-  url: string;
-  lineNumber: number;
-}
-interface CpuProfile {
-  nodes: { id: number; callFrame: CallFrame; children?: number[] }[];
-  startTime: number;
-  samples: number[];
-  timeDeltas: number[];
-}
-
-/** Self time by group and function, and inclusive time by function, in µs per request. */
-function summary(
-  profile: CpuProfile,
-  window: { fromUs: number; toUs: number } | undefined,
-  requests: number,
-) {
-  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
-  const parent = new Map<number, number>();
-  for (const node of profile.nodes) for (const child of node.children ?? []) parent.set(child, node.id);
-  const group = new Map<string, number>();
-  const self = new Map<string, number>();
-  const total = new Map<string, number>();
-  const add = (map: Map<string, number>, key: string, us: number) => map.set(key, (map.get(key) ?? 0) + us);
-  let busy = 0;
-  let t = profile.startTime;
-  for (let i = 0; i < profile.samples.length; i++) {
-    t += profile.timeDeltas[i] ?? 0;
-    const us = profile.timeDeltas[i + 1] ?? 0;
-    if (window !== undefined && (t < window.fromUs || t > window.toUs)) continue;
-    const node = byId.get(profile.samples[i]!)!;
-    const name = node.callFrame.functionName;
-    if (name === '(idle)' || name === '(root)') continue;
-    busy += us;
-    add(group, groupOf(node.callFrame), us);
-    add(self, frameKey(node.callFrame), us);
-    const seen = new Set<string>();
-    for (let id: number | undefined = node.id; id !== undefined; id = parent.get(id)) {
-      const key = frameKey(byId.get(id)!.callFrame);
-      if (seen.has(key)) continue;
-      seen.add(key);
-      add(total, key, us);
-    }
-  }
-  const rows = (map: Map<string, number>) =>
-    [...map.entries()]
-      .sort((a, b) => b[1] - a[1])
-      .slice(0, settings.top)
-      .map(([k, us]) => `  ${(us / requests).toFixed(2).padStart(7)}  ${k}`)
-      .join('\n');
-  return [
-    `main thread busy ${(busy / requests).toFixed(1)} µs/req`,
-    'self µs/req by group:',
-    rows(group),
-    'self µs/req by function:',
-    rows(self),
-    'inclusive µs/req by function:',
-    rows(new Map([...total].filter(([k]) => !k.startsWith('(root)')))),
-    '',
-  ].join('\n');
-}
-
-function groupOf(frame: CallFrame): string {
-  const url = frame.url;
-  if (url === '') return frame.functionName.startsWith('(') ? frame.functionName : '(native)';
-  const modules = url.lastIndexOf('/node_modules/');
-  if (modules !== -1) {
-    const rest = url.slice(modules + '/node_modules/'.length).split('/');
-    return rest[0]!.startsWith('@') ? `${rest[0]}/${rest[1]}` : rest[0]!;
-  }
-  const dist = url.lastIndexOf('/dist/');
-  if (dist !== -1) return `gw:${url.slice(dist + '/dist/'.length)}`;
-  return url.replace(/^file:\/\//, '');
-}
-
-function frameKey(frame: CallFrame): string {
-  const name = frame.functionName || '(anonymous)';
-  return frame.url === '' ? name : `${name} ${groupOf(frame)}:${frame.lineNumber + 1}`;
 }
 
 async function main(): Promise<void> {

@@ -25,6 +25,7 @@ import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'nod
 import path from 'node:path';
 import { type PostgresServer, startPostgres } from '../test/harness/postgres.js';
 import { buildDist } from './lib/build.js';
+import { type CpuProfile, monotonicUs, profileReport, summariseProfile } from './lib/cpu-profile.js';
 import { benchTmpRoot, repoRoot } from './lib/paths.js';
 import { processCpuMs, processTreeCpuMs } from './lib/proc-cpu.js';
 import { type ServerProcess, startServerOnFreePort } from './lib/server-process.js';
@@ -231,101 +232,10 @@ async function finish(target: Target): Promise<string | undefined> {
   const file = readdirSync(target.profDir).find((f) => f.endsWith('.cpuprofile'));
   if (file === undefined) return undefined;
   const profile = JSON.parse(readFileSync(path.join(target.profDir, file), 'utf8')) as CpuProfile;
-  const report = summariseProfile(profile, target.windows);
+  const requests = target.windows.reduce((sum, w) => sum + w.requests, 0);
+  const report = profileReport(summariseProfile(profile, target.windows, requests), settings.top);
   writeFileSync(path.join(target.scratch, 'report.txt'), report);
   return report;
-}
-
-function monotonicUs(): number {
-  return Number(process.hrtime.bigint() / 1_000n);
-}
-
-interface CallFrame {
-  functionName: string;
-  url: string;
-  lineNumber: number;
-}
-interface ProfileNode {
-  id: number;
-  callFrame: CallFrame;
-  children?: number[];
-}
-interface CpuProfile {
-  nodes: ProfileNode[];
-  startTime: number;
-  samples: number[];
-  timeDeltas: number[];
-}
-
-/** Self and inclusive main-thread µs per request by function, for samples inside `window`. */
-function summariseProfile(
-  profile: CpuProfile,
-  windows: readonly { fromUs: number; toUs: number; requests: number }[],
-): string {
-  const requests = windows.reduce((sum, w) => sum + w.requests, 0);
-  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
-  const parent = new Map<number, number>();
-  for (const node of profile.nodes) for (const child of node.children ?? []) parent.set(child, node.id);
-  const group = new Map<string, number>();
-  const self = new Map<string, number>();
-  const total = new Map<string, number>();
-  const add = (map: Map<string, number>, key: string, us: number) => map.set(key, (map.get(key) ?? 0) + us);
-  let busy = 0;
-  let t = profile.startTime;
-  for (let i = 0; i < profile.samples.length; i++) {
-    t += profile.timeDeltas[i] ?? 0;
-    const us = profile.timeDeltas[i + 1] ?? 0;
-    if (!windows.some((w) => t >= w.fromUs && t <= w.toUs)) continue;
-    const node = byId.get(profile.samples[i] as number) as ProfileNode;
-    const name = node.callFrame.functionName;
-    if (name === '(idle)' || name === '(root)') continue;
-    busy += us;
-    add(group, groupOf(node.callFrame), us);
-    add(self, frameKey(node.callFrame), us);
-    const seen = new Set<string>();
-    for (let id: number | undefined = node.id; id !== undefined; id = parent.get(id)) {
-      const key = frameKey((byId.get(id) as ProfileNode).callFrame);
-      if (seen.has(key)) continue;
-      seen.add(key);
-      add(total, key, us);
-    }
-  }
-  const rows = (map: Map<string, number>) =>
-    [...map.entries()]
-      .filter(([k]) => !k.startsWith('(root)'))
-      .sort((a, b) => b[1] - a[1])
-      .slice(0, settings.top)
-      .map(([k, us]) => `  ${(us / requests).toFixed(2).padStart(7)}  ${k}`)
-      .join('\n');
-  return [
-    `main thread busy ${(busy / requests).toFixed(1)} µs/req`,
-    'self µs/req by group:',
-    rows(group),
-    'self µs/req by function:',
-    rows(self),
-    'inclusive µs/req by function:',
-    rows(total),
-    '',
-  ].join('\n');
-}
-
-function groupOf(frame: CallFrame): string {
-  const url = frame.url;
-  if (url === '') return frame.functionName.startsWith('(') ? frame.functionName : '(native)';
-  const modules = url.lastIndexOf('/node_modules/');
-  if (modules !== -1) {
-    const rest = url.slice(modules + '/node_modules/'.length).split('/');
-    return (rest[0] as string).startsWith('@') ? `${rest[0]}/${rest[1]}` : (rest[0] as string);
-  }
-  const dist = url.lastIndexOf('/dist/');
-  if (dist !== -1) return `gw:${url.slice(dist + '/dist/'.length)}`;
-  return url.replace(/^file:\/\//, '');
-}
-
-function frameKey(frame: CallFrame): string {
-  const name = frame.functionName || '(anonymous)';
-  if (frame.url === '') return name;
-  return `${name} ${groupOf(frame)}:${frame.lineNumber + 1}`;
 }
 
 async function main(): Promise<void> {

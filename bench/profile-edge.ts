@@ -42,6 +42,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { buildDist } from './lib/build.js';
+import { type CpuProfile, monotonicUs, type ProfileSummary, summariseProfile } from './lib/cpu-profile.js';
 import { benchTmpRoot, repoRoot } from './lib/paths.js';
 import { type ServerProcess, startServerOnFreePort } from './lib/server-process.js';
 import { positiveIntFromEnv } from './lib/stats.js';
@@ -221,7 +222,7 @@ async function measure(
     const file = readdirSync(profDir).find((f) => f.endsWith('.cpuprofile'));
     if (file === undefined) throw new Error(`${scenario}: no .cpuprofile in ${profDir}`);
     const profile = JSON.parse(readFileSync(path.join(profDir, file), 'utf8')) as CpuProfile;
-    run.profile = summariseProfile(profile, window, run.requests);
+    run.profile = summariseProfile(profile, window ? [window] : undefined, run.requests);
     writeFileSync(path.join(scratch, 'report.txt'), profileText(run));
     // For further digging: the window's clock bounds and request count, next to the profile.
     writeFileSync(path.join(scratch, 'window.json'), JSON.stringify({ ...window, requests: run.requests }));
@@ -259,107 +260,6 @@ function clockTicks(): number {
 }
 
 /** CLOCK_MONOTONIC in µs: the clock V8 stamps profile samples with (`TimeTicks`). */
-function monotonicUs(): number {
-  return Number(process.hrtime.bigint() / 1_000n);
-}
-
-interface CallFrame {
-  functionName: string;
-  url: string;
-  lineNumber: number;
-}
-interface ProfileNode {
-  id: number;
-  callFrame: CallFrame;
-  children?: number[];
-}
-interface CpuProfile {
-  nodes: ProfileNode[];
-  startTime: number;
-  samples: number[];
-  timeDeltas: number[];
-}
-
-interface ProfileSummary {
-  /** Main-thread time not idle, in µs per request, within the measured window. */
-  busyUsPerRequest: number;
-  /** Share of the window the profile's samples cover (sanity check of the clock alignment). */
-  coverage: number;
-  byGroup: [string, number][];
-  bySelf: [string, number][];
-  byTotal: [string, number][];
-}
-
-/**
- * Sums the samples taken inside `window` (or all, if undefined): self time by group (package,
- * Groundwork file, Node module) and by function, and inclusive time by function, in µs per request.
- */
-function summariseProfile(
-  profile: CpuProfile,
-  window: { fromUs: number; toUs: number } | undefined,
-  requests: number,
-): ProfileSummary {
-  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
-  const parent = new Map<number, number>();
-  for (const node of profile.nodes) for (const child of node.children ?? []) parent.set(child, node.id);
-  const group = new Map<string, number>();
-  const self = new Map<string, number>();
-  const total = new Map<string, number>();
-  const add = (map: Map<string, number>, key: string, us: number) => map.set(key, (map.get(key) ?? 0) + us);
-  let busy = 0;
-  let covered = 0;
-  let t = profile.startTime;
-  for (let i = 0; i < profile.samples.length; i++) {
-    t += profile.timeDeltas[i] ?? 0;
-    // A sample's time is the delta to the next one.
-    const us = profile.timeDeltas[i + 1] ?? 0;
-    if (window !== undefined && (t < window.fromUs || t > window.toUs)) continue;
-    covered += us;
-    const node = byId.get(profile.samples[i]!)!;
-    const name = node.callFrame.functionName;
-    if (name === '(idle)' || name === '(root)') continue;
-    busy += us;
-    add(group, groupOf(node.callFrame), us);
-    add(self, frameKey(node.callFrame), us);
-    const seen = new Set<string>();
-    for (let id: number | undefined = node.id; id !== undefined; id = parent.get(id)) {
-      const key = frameKey(byId.get(id)!.callFrame);
-      if (seen.has(key)) continue;
-      seen.add(key);
-      add(total, key, us);
-    }
-  }
-  const perRequest = (map: Map<string, number>) =>
-    [...map.entries()].map(([k, us]) => [k, us / requests] as [string, number]).sort((a, b) => b[1] - a[1]);
-  return {
-    busyUsPerRequest: busy / requests,
-    coverage: window === undefined ? 1 : covered / (window.toUs - window.fromUs),
-    byGroup: perRequest(group),
-    bySelf: perRequest(self),
-    byTotal: perRequest(total).filter(([k]) => !k.startsWith('(root)')),
-  };
-}
-
-/** `fastify`, `undici`, `gw:gateway/pipeline.js`, `node:internal/http/server`, `(garbage collector)`… */
-function groupOf(frame: CallFrame): string {
-  const url = frame.url;
-  if (url === '') return frame.functionName.startsWith('(') ? frame.functionName : '(native)';
-  const modules = url.lastIndexOf('/node_modules/');
-  if (modules !== -1) {
-    const rest = url.slice(modules + '/node_modules/'.length).split('/');
-    return rest[0]!.startsWith('@') ? `${rest[0]}/${rest[1]}` : rest[0]!;
-  }
-  const dist = url.lastIndexOf('/dist/');
-  if (dist !== -1) return `gw:${url.slice(dist + '/dist/'.length)}`;
-  return url.replace(/^file:\/\//, '');
-}
-
-function frameKey(frame: CallFrame): string {
-  const name = frame.functionName || '(anonymous)';
-  if (frame.url === '') return name;
-  return `${name} ${groupOf(frame)}:${frame.lineNumber + 1}`;
-}
-
 function profileText(run: Run): string {
   const p = run.profile!;
   const rows = (list: [string, number][]) =>
