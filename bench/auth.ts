@@ -21,7 +21,6 @@
  * work on the machine to stop), BENCH_TARGETS and BENCH_OPS (comma lists, for trying one part; a
  * partial run prints its table but does not write docs/).
  */
-import { spawnSync } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
 import { mkdirSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -34,6 +33,8 @@ import { barChartSvg } from './lib/bar-chart-svg.js';
 import { writeBenchmarkAsset, writeBenchmarkSection } from './lib/benchmarks-doc.js';
 import { buildDist } from './lib/build.js';
 import { formatInt, formatMs, formatRatio, markdownTable, textTable } from './lib/format.js';
+import { startGroundworkNode } from './lib/groundwork-node.js';
+import { call, expectAnswer } from './lib/http.js';
 import { formatMachine, gitRevision, machineInfo } from './lib/machine.js';
 import { benchTmpRoot, repoRoot } from './lib/paths.js';
 import {
@@ -44,7 +45,7 @@ import {
   reapedChildrenCpuMs,
   systemCpuSample,
 } from './lib/proc-cpu.js';
-import { type ServerProcess, startServerOnFreePort } from './lib/server-process.js';
+import type { ServerProcess } from './lib/server-process.js';
 import { median, positiveIntFromEnv } from './lib/stats.js';
 import { runWrk, type WrkOptions, type WrkResult, wrkBinary } from './lib/wrk.js';
 
@@ -125,7 +126,6 @@ const childEnv: NodeJS.ProcessEnv = Object.fromEntries(
     ([key]) => key !== 'NODE_OPTIONS' && !key.startsWith('GROUNDWORK_') && !key.startsWith('PG'),
   ),
 );
-const groundworkBin = path.join(repoRoot, 'bin', 'groundwork.js');
 const authPath = `/api/v1/collections/${USERS}/auth`;
 const recordPath = (collection: string, id: string) =>
   `/api/v1/collections/${collection}/records/${encodeURIComponent(id)}`;
@@ -141,42 +141,6 @@ function userEmail(i: number): string {
 
 // ---------------------------------------------------------------------------------------------
 // HTTP
-
-interface HttpAnswer {
-  status: number;
-  text: string;
-  json: unknown;
-  setCookie: string | null;
-}
-
-async function call(
-  base: string,
-  method: 'GET' | 'POST',
-  pathAndQuery: string,
-  headers: Readonly<Record<string, string>>,
-  body?: unknown,
-): Promise<HttpAnswer> {
-  const response = await fetch(base + pathAndQuery, {
-    method,
-    headers: body === undefined ? headers : { ...headers, 'content-type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-    signal: AbortSignal.timeout(30_000),
-  });
-  const text = await response.text();
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    json = undefined;
-  }
-  return { status: response.status, text, json, setCookie: response.headers.get('set-cookie') };
-}
-
-function expectAnswer(what: string, answer: HttpAnswer, status: number): void {
-  if (answer.status !== status) {
-    throw new Error(`${what}: expected HTTP ${status}, got ${answer.status}: ${answer.text.slice(0, 400)}`);
-  }
-}
 
 function field(value: unknown, ...keys: string[]): unknown {
   let at = value;
@@ -249,45 +213,12 @@ async function startGroundwork(
   scratch: string,
   dbUrl: string | undefined,
 ): Promise<Running> {
-  const dataDir = path.join(scratch, 'data');
-  mkdirSync(dataDir, { recursive: true });
-  const dbArgs = dbUrl === undefined ? [] : ['--db-url', dbUrl];
-  const { server, port } = await startServerOnFreePort((p) => ({
-    name,
-    command: process.execPath,
-    args: [
-      groundworkBin,
-      'start',
-      '--host',
-      '127.0.0.1',
-      '--port',
-      String(p),
-      '--data-dir',
-      dataDir,
-      '--log-level',
-      'warn',
-      ...dbArgs,
-    ],
-    // The scratch dir as cwd keeps a groundwork.config.* in the repository out of the run: every
-    // auth setting is its default (access tokens live 15 min; they are refreshed before each window).
-    cwd: scratch,
-    env: childEnv,
-    readyUrl: `http://127.0.0.1:${p}/readyz`,
-    stdout: path.join(scratch, 'stdout.log'),
-  }));
-  const base = `http://127.0.0.1:${port}`;
+  // The scratch dir as cwd keeps a groundwork.config.* in the repository out of the run: every
+  // auth setting is its default (access tokens live 15 min; they are refreshed before each window).
+  const node = await startGroundworkNode({ name, scratch, dbUrl, env: childEnv });
+  const { server, base } = node;
   try {
-    const keyRun = spawnSync(
-      process.execPath,
-      [groundworkBin, 'admin', 'key', 'create', '--name', 'bench', '--data-dir', dataDir, ...dbArgs],
-      { cwd: scratch, env: childEnv, encoding: 'utf8' },
-    );
-    const adminKey = keyRun.stdout?.trim() ?? '';
-    if (keyRun.status !== 0 || adminKey === '' || /\s/.test(adminKey)) {
-      throw new Error(
-        `${name}: groundwork admin key create failed (exit ${keyRun.status}): ${keyRun.stderr}${keyRun.stdout}`,
-      );
-    }
+    const adminKey = node.createAdminKey();
     const admin = { authorization: `Bearer ${adminKey}` };
     const usersCreated = await call(base, 'POST', '/api/v1/collections', admin, {
       name: USERS,

@@ -18,7 +18,6 @@
  * Environment: BENCH_DURATION_S (8), BENCH_CONNECTIONS (32), BENCH_THREADS (1), BENCH_WARMUP_S
  * (2), BENCH_ROUNDS (2), BENCH_ROWS (5000), BENCH_CLIENTS (1000, stampede).
  */
-import { spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdirSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -34,16 +33,17 @@ import { barChartSvg } from './lib/bar-chart-svg.js';
 import { writeBenchmarkAsset, writeBenchmarkSection } from './lib/benchmarks-doc.js';
 import { buildDist } from './lib/build.js';
 import { formatInt, formatMs, formatRatio, markdownTable, textTable } from './lib/format.js';
+import { type GroundworkNode, startGroundworkNode } from './lib/groundwork-node.js';
+import { call, expectAnswer } from './lib/http.js';
 import { formatMachine, gitRevision, machineInfo } from './lib/machine.js';
 import { benchTmpRoot, repoRoot } from './lib/paths.js';
 import { busyShare, processCpuMs, systemCpuSample } from './lib/proc-cpu.js';
-import { type ServerProcess, startServerOnFreePort } from './lib/server-process.js';
+import type { ServerProcess } from './lib/server-process.js';
 import { median, positiveIntFromEnv } from './lib/stats.js';
 import { runWrk, wrkBinary } from './lib/wrk.js';
 
 const NAME = 'cache';
 const pathsScript = path.join(repoRoot, 'bench', 'servers', 'data-rest-paths.lua');
-const groundworkBin = path.join(repoRoot, 'bin', 'groundwork.js');
 
 const settings = {
   durationS: positiveIntFromEnv('BENCH_DURATION_S', 8),
@@ -89,42 +89,13 @@ function seedRow(n: number) {
 
 interface Target {
   db: Db;
-  dbArgs: string[];
+  dbUrl: string | undefined;
   dataDir: string;
   adminKey: string;
   /** Ids per collection, in seed order. */
   ids: Record<string, string[]>;
   /** The get-paths file per collection for wrk. */
   pathsFile: Record<string, string>;
-}
-
-async function call(
-  base: string,
-  method: string,
-  url: string,
-  headers: Record<string, string>,
-  body?: unknown,
-) {
-  const response = await fetch(base + url, {
-    method,
-    headers: body === undefined ? headers : { ...headers, 'content-type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-    signal: AbortSignal.timeout(30_000),
-  });
-  const text = await response.text();
-  // biome-ignore lint/suspicious/noExplicitAny: answers are inspected freely
-  let json: any;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    json = undefined;
-  }
-  return { status: response.status, text, json };
-}
-
-function expectStatus(what: string, answer: { status: number; text: string }, status: number): void {
-  if (answer.status !== status)
-    throw new Error(`${what}: HTTP ${answer.status}: ${answer.text.slice(0, 300)}`);
 }
 
 function envFor(setup: Setup, redis: RedisServer): NodeJS.ProcessEnv {
@@ -141,34 +112,20 @@ function envFor(setup: Setup, redis: RedisServer): NodeJS.ProcessEnv {
   };
 }
 
-async function startGroundwork(
-  target: Pick<Target, 'dbArgs' | 'dataDir'>,
+/** A node on the prepared data dir and database, with the cache setup's environment. */
+function startGroundwork(
+  target: Pick<Target, 'dbUrl'>,
   setup: Setup,
   redis: RedisServer,
   scratch: string,
-) {
-  const { server, port } = await startServerOnFreePort((p) => ({
+): Promise<GroundworkNode> {
+  return startGroundworkNode({
     name: `groundwork (${setup})`,
-    command: process.execPath,
-    args: [
-      groundworkBin,
-      'start',
-      '--host',
-      '127.0.0.1',
-      '--port',
-      String(p),
-      '--data-dir',
-      target.dataDir,
-      '--log-level',
-      'warn',
-      ...target.dbArgs,
-    ],
-    cwd: scratch,
+    scratch,
+    dbUrl: target.dbUrl,
     env: envFor(setup, redis),
-    readyUrl: `http://127.0.0.1:${p}/readyz`,
-    stdout: path.join(scratch, `stdout-${setup}.log`),
-  }));
-  return { server, base: `http://127.0.0.1:${port}` };
+    logFile: `stdout-${setup}.log`,
+  });
 }
 
 /** Creates the three collections and seeds them through the API of a first server. */
@@ -178,23 +135,10 @@ async function prepare(
   scratch: string,
   redis: RedisServer,
 ): Promise<Target> {
-  const dataDir = path.join(scratch, 'data');
-  mkdirSync(dataDir, { recursive: true });
-  const dbArgs = dbUrl === undefined ? [] : ['--db-url', dbUrl];
-  const partial = { dbArgs, dataDir };
-  const { server, base } = await startGroundwork(partial, 'memory', redis, scratch);
+  const node = await startGroundwork({ dbUrl }, 'memory', redis, scratch);
+  const { server, base, dataDir } = node;
   try {
-    const keyRun = spawnSync(
-      process.execPath,
-      [groundworkBin, 'admin', 'key', 'create', '--name', 'bench', '--data-dir', dataDir, ...dbArgs],
-      {
-        cwd: scratch,
-        env: childEnv,
-        encoding: 'utf8',
-      },
-    );
-    const adminKey = keyRun.stdout?.trim() ?? '';
-    if (keyRun.status !== 0 || adminKey === '') throw new Error(`admin key create failed: ${keyRun.stderr}`);
+    const adminKey = node.createAdminKey();
     const admin = { authorization: `Bearer ${adminKey}` };
     const fields = [
       { name: 'title', type: 'text' },
@@ -218,7 +162,7 @@ async function prepare(
         rules,
         ...(cache ? { cache } : {}),
       });
-      expectStatus(`${db}: create ${name}`, created, 201);
+      expectAnswer(`${db}: create ${name}`, created, 201);
       const rows = name === 'items_hot' ? 1 : settings.rows;
       ids[name] = [];
       for (let from = 0; from < rows; from += 100) {
@@ -226,8 +170,9 @@ async function prepare(
         for (let n = from; n < Math.min(rows, from + 100); n++)
           operations.push({ op: 'create', collection: name, data: seedRow(n) });
         const answer = await call(base, 'POST', '/api/v1/batch', admin, { operations });
-        expectStatus(`${db}: seed ${name}`, answer, 200);
-        for (const result of answer.json.results) ids[name]!.push(result.body.id);
+        expectAnswer(`${db}: seed ${name}`, answer, 200);
+        for (const result of (answer.json as { results: { body: { id: string } }[] }).results)
+          ids[name]!.push(result.body.id);
       }
       pathsFile[name] = path.join(scratch, `${name}-paths.txt`);
       writeFileSync(
@@ -243,7 +188,7 @@ async function prepare(
       await client.end();
     }
     console.log(`  ${db}: 3 × ${formatInt(settings.rows)} rows (and one hot row) seeded`);
-    return { db, dbArgs, dataDir, adminKey, ids, pathsFile };
+    return { db, dbUrl, dataDir, adminKey, ids, pathsFile };
   } finally {
     await server.stop();
   }
@@ -254,9 +199,10 @@ async function verify(base: string, target: Target, collection: string): Promise
   for (const n of [0, 7, settings.rows - 1]) {
     const id = target.ids[collection]![n]!;
     const answer = await call(base, 'GET', `/api/v1/collections/${collection}/records/${id}`, {});
-    expectStatus(`${target.db} ${collection} get`, answer, 200);
+    expectAnswer(`${target.db} ${collection} get`, answer, 200);
     const want = seedRow(n);
-    const got = answer.json;
+    // biome-ignore lint/suspicious/noExplicitAny: the answer is inspected freely
+    const got = answer.json as any;
     if (
       got.id !== id ||
       got.title !== want.title ||
@@ -278,7 +224,7 @@ async function warm(base: string, target: Target, collection: string): Promise<v
     while (next < ids.length) {
       const id = ids[next++]!;
       const answer = await call(base, 'GET', `/api/v1/collections/${collection}/records/${id}`, {});
-      expectStatus('warm-up', answer, 200);
+      expectAnswer('warm-up', answer, 200);
     }
   };
   await Promise.all(Array.from({ length: 16 }, worker));
@@ -444,12 +390,12 @@ async function httpStampede(base: string, target: Target): Promise<{ loads: numb
   const url = `/api/v1/collections/items_hot/records/${id}`;
   // Dropping the entry: a write bumps the collection's generation (as an expiry would end it).
   const admin = { authorization: `Bearer ${target.adminKey}` };
-  expectStatus('hot key write', await call(base, 'PATCH', url, admin, { title: 'item 0' }), 200);
+  expectAnswer('hot key write', await call(base, 'PATCH', url, admin, { title: 'item 0' }), 200);
   const before = await cacheCounter(base, 'loads', 'items_hot');
   const answers = await Promise.all(
     Array.from({ length: settings.clients }, () => call(base, 'GET', url, {})),
   );
-  for (const answer of answers) expectStatus('hot key read', answer, 200);
+  for (const answer of answers) expectAnswer('hot key read', answer, 200);
   return { loads: (await cacheCounter(base, 'loads', 'items_hot')) - before, clients: settings.clients };
 }
 

@@ -31,6 +31,8 @@ import { barChartSvg } from './lib/bar-chart-svg.js';
 import { writeBenchmarkAsset, writeBenchmarkSection } from './lib/benchmarks-doc.js';
 import { buildDist } from './lib/build.js';
 import { formatInt, formatMs, formatRatio, markdownTable, textTable } from './lib/format.js';
+import { startGroundworkNode } from './lib/groundwork-node.js';
+import { call, expectAnswer } from './lib/http.js';
 import { formatMachine, gitRevision, machineInfo } from './lib/machine.js';
 import { benchTmpRoot, repoRoot } from './lib/paths.js';
 import {
@@ -119,7 +121,6 @@ const childEnv: NodeJS.ProcessEnv = Object.fromEntries(
       !key.startsWith('PG'),
   ),
 );
-const groundworkBin = path.join(repoRoot, 'bin', 'groundwork.js');
 
 // ---------------------------------------------------------------------------------------------
 // The two APIs, side by side
@@ -185,41 +186,6 @@ function stringField(value: unknown, key: string): string | undefined {
   return typeof field === 'string' ? field : undefined;
 }
 
-interface HttpAnswer {
-  status: number;
-  text: string;
-  json: unknown;
-}
-
-async function call(
-  base: string,
-  method: 'GET' | 'POST',
-  pathAndQuery: string,
-  headers: Readonly<Record<string, string>>,
-  body?: unknown,
-): Promise<HttpAnswer> {
-  const response = await fetch(base + pathAndQuery, {
-    method,
-    headers: body === undefined ? headers : { ...headers, 'content-type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-    signal: AbortSignal.timeout(30_000),
-  });
-  const text = await response.text();
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    json = undefined;
-  }
-  return { status: response.status, text, json };
-}
-
-function expectAnswer(what: string, answer: HttpAnswer, status: number): void {
-  if (answer.status !== status) {
-    throw new Error(`${what}: expected HTTP ${status}, got ${answer.status}: ${answer.text.slice(0, 400)}`);
-  }
-}
-
 // ---------------------------------------------------------------------------------------------
 // Targets: start, create the collection, seed, and count rows behind the API's back
 
@@ -244,45 +210,12 @@ async function startGroundwork(
   scratch: string,
   dbUrl: string | undefined,
 ): Promise<Running> {
-  const dataDir = path.join(scratch, 'data');
-  mkdirSync(dataDir, { recursive: true });
-  const dbArgs = dbUrl === undefined ? [] : ['--db-url', dbUrl];
-  const { server, port } = await startServerOnFreePort((p) => ({
-    name,
-    command: process.execPath,
-    args: [
-      groundworkBin,
-      'start',
-      '--host',
-      '127.0.0.1',
-      '--port',
-      String(p),
-      '--data-dir',
-      dataDir,
-      '--log-level',
-      'warn',
-      ...dbArgs,
-    ],
-    // The scratch dir as cwd keeps a groundwork.config.* in the repository out of the run.
-    cwd: scratch,
-    env: childEnv,
-    readyUrl: `http://127.0.0.1:${p}/readyz`,
-    stdout: path.join(scratch, 'stdout.log'),
-  }));
-  const base = `http://127.0.0.1:${port}`;
+  // The scratch dir as cwd keeps a groundwork.config.* in the repository out of the run.
+  const node = await startGroundworkNode({ name, scratch, dbUrl, env: childEnv });
+  const { server, base, dataDir } = node;
   let counter: Counter | undefined;
   try {
-    const keyRun = spawnSync(
-      process.execPath,
-      [groundworkBin, 'admin', 'key', 'create', '--name', 'bench', '--data-dir', dataDir, ...dbArgs],
-      { cwd: scratch, env: childEnv, encoding: 'utf8' },
-    );
-    const adminKey = keyRun.stdout?.trim() ?? '';
-    if (keyRun.status !== 0 || adminKey === '' || /\s/.test(adminKey)) {
-      throw new Error(
-        `${name}: groundwork admin key create failed (exit ${keyRun.status}): ${keyRun.stderr}${keyRun.stdout}`,
-      );
-    }
+    const adminKey = node.createAdminKey();
     const api = groundworkApi(adminKey);
     const created = await call(base, 'POST', '/api/v1/collections', api.adminHeaders, {
       name: COLLECTION,

@@ -18,16 +18,15 @@
  * holding `bin/groundwork.js`, `dist/` and `node_modules` to profile instead of this checkout, e.g. an
  * older revision built elsewhere for a before/after comparison; no build is made then).
  */
-import { spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { createDatabaseAt, type PostgresServer, startPostgres } from '../test/harness/postgres.js';
 import { buildDist } from './lib/build.js';
 import { type CpuProfile, monotonicUs, profileReport, summariseProfile } from './lib/cpu-profile.js';
+import { startGroundworkNode } from './lib/groundwork-node.js';
 import { benchTmpRoot, repoRoot } from './lib/paths.js';
 import { processCpuMs, processTreeCpuMs } from './lib/proc-cpu.js';
-import { startServerOnFreePort } from './lib/server-process.js';
 import { positiveIntFromEnv } from './lib/stats.js';
 import { runWrk } from './lib/wrk.js';
 
@@ -47,7 +46,6 @@ const COLLECTION = 'bench_items';
 const RECORDS = `/api/v1/collections/${COLLECTION}/records`;
 /** PROFILE_ROOT: a directory with `bin/`, `dist/` and `node_modules` to run instead of this checkout (no build then). */
 const root = process.env.PROFILE_ROOT?.trim() ? path.resolve(process.env.PROFILE_ROOT.trim()) : repoRoot;
-const groundworkBin = path.join(root, 'bin', 'groundwork.js');
 const createScript = path.join(repoRoot, 'bench', 'servers', 'data-rest-create.lua');
 const childEnv: NodeJS.ProcessEnv = Object.fromEntries(
   Object.entries(process.env).filter(
@@ -58,43 +56,21 @@ const childEnv: NodeJS.ProcessEnv = Object.fromEntries(
 async function measure(target: Target, postgres: PostgresServer | undefined): Promise<void> {
   const scratch = path.join(settings.out, target);
   rmSync(scratch, { recursive: true, force: true });
-  const dataDir = path.join(scratch, 'data');
-  mkdirSync(dataDir, { recursive: true });
-  const dbArgs = postgres ? ['--db-url', await createDatabaseAt(postgres.url(), 'profile')] : [];
+  const dbUrl = postgres ? await createDatabaseAt(postgres.url(), 'profile') : undefined;
   const profDir = path.join(scratch, 'prof');
-  const { server, port } = await startServerOnFreePort((p) => ({
+  const node = await startGroundworkNode({
     name: `groundwork-${target}`,
-    command: process.execPath,
-    args: [
-      ...(settings.cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : []),
-      groundworkBin,
-      'start',
-      '--host',
-      '127.0.0.1',
-      '--port',
-      String(p),
-      '--data-dir',
-      dataDir,
-      '--log-level',
-      'warn',
-      ...dbArgs,
-    ],
-    cwd: scratch,
+    scratch,
+    dbUrl,
+    root,
+    nodeArgs: settings.cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : [],
     env: childEnv,
-    readyUrl: `http://127.0.0.1:${p}/readyz`,
-    stdout: path.join(scratch, 'stdout.log'),
-  }));
-  const base = `http://127.0.0.1:${port}`;
+  });
+  const { server, base } = node;
   let window: { fromUs: number; toUs: number } | undefined;
   let requests = 0;
   try {
-    const keyRun = spawnSync(
-      process.execPath,
-      [groundworkBin, 'admin', 'key', 'create', '--name', 'bench', '--data-dir', dataDir, ...dbArgs],
-      { cwd: scratch, env: childEnv, encoding: 'utf8' },
-    );
-    const key = keyRun.stdout.trim();
-    if (keyRun.status !== 0 || key === '') throw new Error(`admin key create failed: ${keyRun.stderr}`);
+    const key = node.createAdminKey();
     const headers = { authorization: `Bearer ${key}` };
     const created = await fetch(`${base}/api/v1/collections`, {
       method: 'POST',

@@ -20,15 +20,16 @@
  * (25), PROFILE_PATH (`list`, or `get`), PROFILE_ROOTS (`label=dir,…` as in bench/profile-edge.ts;
  * default this checkout, built first), PROFILE_OUT (`.bench-tmp/profile-data`).
  */
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { type PostgresServer, startPostgres } from '../test/harness/postgres.js';
 import { buildDist } from './lib/build.js';
 import { type CpuProfile, monotonicUs, profileReport, summariseProfile } from './lib/cpu-profile.js';
+import { startGroundworkNode } from './lib/groundwork-node.js';
 import { benchTmpRoot, repoRoot } from './lib/paths.js';
 import { processCpuMs, processTreeCpuMs } from './lib/proc-cpu.js';
-import { type ServerProcess, startServerOnFreePort } from './lib/server-process.js';
+import type { ServerProcess } from './lib/server-process.js';
 import { positiveIntFromEnv } from './lib/stats.js';
 import { runWrk } from './lib/wrk.js';
 
@@ -107,43 +108,19 @@ async function setup(
 ): Promise<Target> {
   const scratch = path.join(settings.out, `${root.label}-${dialect}`);
   rmSync(scratch, { recursive: true, force: true });
-  const dataDir = path.join(scratch, 'data');
-  mkdirSync(dataDir, { recursive: true });
   const dbUrl = dialect === 'postgres' ? await pgServer?.createDatabase('profile') : undefined;
-  const dbArgs = dbUrl === undefined ? [] : ['--db-url', dbUrl];
-  const bin = path.join(root.dir, 'bin', 'groundwork.js');
   const profDir = path.join(scratch, 'prof');
-  const { server, port } = await startServerOnFreePort((p) => ({
+  const node = await startGroundworkNode({
     name: `groundwork-${root.label}-${dialect}`,
-    command: process.execPath,
-    args: [
-      ...(settings.cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : []),
-      bin,
-      'start',
-      '--host',
-      '127.0.0.1',
-      '--port',
-      String(p),
-      '--data-dir',
-      dataDir,
-      '--log-level',
-      'warn',
-      ...dbArgs,
-    ],
-    cwd: scratch,
+    scratch,
+    dbUrl,
+    root: root.dir,
+    nodeArgs: settings.cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : [],
     env: childEnv,
-    readyUrl: `http://127.0.0.1:${p}/readyz`,
-    stdout: path.join(scratch, 'stdout.log'),
-  }));
-  const base = `http://127.0.0.1:${port}`;
+  });
+  const { server, base } = node;
   try {
-    const keyRun = spawnSync(
-      process.execPath,
-      [bin, 'admin', 'key', 'create', '--name', 'bench', '--data-dir', dataDir, ...dbArgs],
-      { cwd: scratch, env: childEnv, encoding: 'utf8' },
-    );
-    const key = keyRun.stdout.trim();
-    if (keyRun.status !== 0 || key === '') throw new Error(`admin key create failed: ${keyRun.stderr}`);
+    const key = node.createAdminKey();
     await call(base, 'POST', '/api/v1/collections', key, {
       name: COLLECTION,
       fields: [
