@@ -18,7 +18,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { Latin1Strings } from './latin1-strings.js';
 
 /** Lower-case names that never cross the edge, in either direction. */
-const HOP_BY_HOP = new Set([
+export const HOP_BY_HOP: ReadonlySet<string> = new Set([
   'connection',
   'keep-alive',
   'proxy-connection',

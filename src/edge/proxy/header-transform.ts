@@ -22,6 +22,7 @@
  * set: the edge writes them from the connection and `gateway.trustedProxies`, and a fixed value
  * would forge what upstreams trust.
  */
+import { HOP_BY_HOP } from './forwarding-headers.js';
 
 export interface HeaderEdits {
   /** Field name → value: every field of that name is replaced by this one. */
@@ -39,19 +40,7 @@ export type RequestHeaderTransform = (headers: string[]) => string[];
 export type ResponseHeaderTransform = (headers: Record<string, string | string[]>) => void;
 
 /** Connection management and message framing: never edited, in either direction. */
-const CONNECTION_AND_FRAMING = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'transfer-encoding',
-  'upgrade',
-  'trailer',
-  'te',
-  'proxy-authorization',
-  'proxy-authenticate',
-  'http2-settings',
-  'content-length',
-]);
+const CONNECTION_AND_FRAMING: ReadonlySet<string> = new Set([...HOP_BY_HOP, 'content-length']);
 
 /** Written by the edge from the connection: may be removed, not set. */
 const FORWARDING = new Set(['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'forwarded', 'via']);
