@@ -24,7 +24,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { type PostgresServer, startPostgres } from '../test/harness/postgres.js';
-import { buildDist } from './lib/build.js';
+import { buildDist, buildRootsFromEnv } from './lib/build.js';
 import { type CpuProfile, monotonicUs, profileReport, summariseProfile } from './lib/cpu-profile.js';
 import { startGroundworkNode } from './lib/groundwork-node.js';
 import { benchTmpRoot, repoRoot } from './lib/paths.js';
@@ -47,19 +47,9 @@ const settings = {
   top: positiveIntFromEnv('PROFILE_TOP', 25),
   cpuProf: process.env.PROFILE_CPU_PROF !== '0',
   pathKind: process.env.PROFILE_PATH?.trim() || 'list',
-  roots: rootsFromEnv(),
+  roots: buildRootsFromEnv(),
   out: path.resolve(process.env.PROFILE_OUT?.trim() || path.join(benchTmpRoot, 'profile-data')),
 };
-
-function rootsFromEnv(): { label: string; dir: string }[] {
-  const raw = process.env.PROFILE_ROOTS?.trim();
-  if (!raw) return [{ label: 'current', dir: repoRoot }];
-  return raw.split(',').map((entry) => {
-    const eq = entry.indexOf('=');
-    if (eq <= 0) throw new Error(`PROFILE_ROOTS entries are label=dir, got ${JSON.stringify(entry)}`);
-    return { label: entry.slice(0, eq).trim(), dir: path.resolve(entry.slice(eq + 1).trim()) };
-  });
-}
 
 const childEnv: NodeJS.ProcessEnv = Object.fromEntries(
   Object.entries(process.env).filter(

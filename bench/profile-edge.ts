@@ -41,7 +41,7 @@
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { buildDist } from './lib/build.js';
+import { buildDist, buildRootsFromEnv } from './lib/build.js';
 import { type CpuProfile, monotonicUs, type ProfileSummary, summariseProfile } from './lib/cpu-profile.js';
 import { benchTmpRoot, repoRoot } from './lib/paths.js';
 import { type ServerProcess, startServerOnFreePort } from './lib/server-process.js';
@@ -69,20 +69,9 @@ const settings = {
   top: positiveIntFromEnv('PROFILE_TOP', 25),
   cpuProf: process.env.PROFILE_CPU_PROF !== '0',
   logLevel: process.env.PROFILE_LOG_LEVEL?.trim() || 'warn',
-  roots: rootsFromEnv(),
+  roots: buildRootsFromEnv(),
   out: path.resolve(process.env.PROFILE_OUT?.trim() || path.join(benchTmpRoot, 'profile-edge')),
 };
-
-/** `PROFILE_ROOTS=before=/tmp/old,after=.`: label → directory; default this checkout as `current`. */
-function rootsFromEnv(): { label: string; dir: string }[] {
-  const raw = process.env.PROFILE_ROOTS?.trim();
-  if (!raw) return [{ label: 'current', dir: repoRoot }];
-  return raw.split(',').map((entry) => {
-    const eq = entry.indexOf('=');
-    if (eq <= 0) throw new Error(`PROFILE_ROOTS entries are label=dir, got ${JSON.stringify(entry)}`);
-    return { label: entry.slice(0, eq).trim(), dir: path.resolve(entry.slice(eq + 1).trim()) };
-  });
-}
 
 function scenariosFromEnv(): Scenario[] {
   const raw = process.env.PROFILE_SCENARIOS?.trim();
